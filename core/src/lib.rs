@@ -1,0 +1,34 @@
+//! # informer-core
+//!
+//! The backend-agnostic heart of `informer`: a [`Reflector`] lists a remote collection once,
+//! then watches it and applies every change to a [`Store`], so programs read a local,
+//! always-current mirror instead of asking the server again.
+//!
+//! ```text
+//!  server ──► ListerWatcher ──► Reflector ──► Store
+//!             (a backend)       (this crate)  (informer-stores, or your own)
+//! ```
+//!
+//! This crate knows no backend and no store implementation. It defines:
+//!
+//! * the model: [`ObjectKey`], [`Version`] (opaque), [`KeyFn`] / [`Keyed`];
+//! * the source side: [`ListerWatcher`], [`ListPage`], [`WatchEvent`], [`SourceError`] with
+//!   an [`ErrorKind`] that separates *expired* from *transient*;
+//! * the store side: the [`Store`] trait and its contract;
+//! * the [`Reflector`] with its [`ReflectorConfig`], [`Backoff`], and a [`ReflectorHandle`]
+//!   for readiness, the last synced version and counters ([`MetricsSnapshot`]).
+
+mod key;
+mod reflector;
+mod source;
+mod store;
+
+pub use key::{KeyError, KeyFn, Keyed, ObjectKey, Version};
+pub use reflector::{
+    Backoff, BackoffConfig, InitialList, MetricsSnapshot, Reflector, ReflectorConfig, ReflectorError, ReflectorHandle,
+};
+pub use source::{
+    Bookmark, ErrorKind, ListOptions, ListPage, ListerWatcher, SourceError, WatchEvent, WatchOptions, WatchStream,
+};
+pub use store::{Store, StoreError};
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,1 @@
+//! Stores for informer (in progress).
