@@ -1,1 +1,30 @@
-//! Stores for informer (in progress).
+//! # informer-stores
+//!
+//! Stores a [`Reflector`](informer_core::Reflector) can feed, all implementing
+//! [`Store`](informer_core::Store):
+//!
+//! * [`Cache`]: a plain thread-safe map of `Arc<T>` by key;
+//! * [`Indexer`]: a cache with named secondary indexes (by node, by label, ...);
+//! * [`Fifo`] and [`DeltaFifo`]: queues a controller pops work from;
+//! * [`Undelta`]: pushes the complete state on every change;
+//! * store stacks: [`Tee`], [`Transform`], [`Filter`], composed by type;
+//! * [`Informer`]: reflector → delta FIFO → indexer → event handlers;
+//! * [`WorkQueue`]: a rate-limited, de-duplicating work queue for controllers and schedulers.
+
+mod cache;
+mod delta_fifo;
+mod fifo;
+mod indexer;
+mod informer;
+mod stack;
+mod undelta;
+mod workqueue;
+
+pub use cache::*;
+pub use delta_fifo::*;
+pub use fifo::*;
+pub use indexer::*;
+pub use informer::*;
+pub use stack::*;
+pub use undelta::*;
+pub use workqueue::*;

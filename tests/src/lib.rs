@@ -1,1 +1,5 @@
-//! Test harnesses shared by the integration tests.
+//! Test harnesses shared by informer's integration tests and the backends' tests: a real etcd
+//! started on loopback, a local Kubernetes API server, a Consul-style blocking-query server,
+//! and a fault-injecting TCP proxy. Used only by tests and benchmarks.
+
+pub mod etcd;

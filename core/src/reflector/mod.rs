@@ -410,10 +410,10 @@ where
     }
 
     fn watch_options(&mut self) -> WatchOptions {
-        let mut options = WatchOptions::default();
-        options.bookmarks = self.r.config.bookmarks;
-        options.timeout = self.r.config.watch_timeout.map(|t| t.mul_f64(1.0 + self.rng.f64()));
-        options
+        WatchOptions {
+            bookmarks: self.r.config.bookmarks,
+            timeout: self.r.config.watch_timeout.map(|t| t.mul_f64(1.0 + self.rng.f64())),
+        }
     }
 
     async fn watch(&mut self, cancel: &CancellationToken) -> WatchEnd {

@@ -1,0 +1,1 @@
+//! informer backend: etcd (being written).

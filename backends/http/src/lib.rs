@@ -1,0 +1,1 @@
+//! informer backend: http (being written).

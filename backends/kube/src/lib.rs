@@ -1,0 +1,1 @@
+//! informer backend: kube (being written).
