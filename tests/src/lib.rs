@@ -3,3 +3,6 @@
 //! and a fault-injecting TCP proxy. Used only by tests and benchmarks.
 
 pub mod etcd;
+pub mod map_store;
+
+pub use map_store::MapStore;
