@@ -277,7 +277,7 @@ where
     async fn handle_error(&mut self, err: SourceError, cancel: &CancellationToken) -> Result<bool, ReflectorError> {
         Metrics::inc(&self.metrics().errors);
         match err.kind() {
-            ErrorKind::Expired => {
+            ErrorKind::Expired if !(self.need_list && self.consistent) => {
                 info!(source = self.name(), error = %err, "version expired; listing again");
                 if self.need_list {
                     // The list itself asked for an unavailable version: read the newest state.
