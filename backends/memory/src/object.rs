@@ -14,7 +14,7 @@ use informer_core::{KeyError, Keyed, ObjectKey, Version};
 /// source.put("a", 1);
 /// let obj = source.get("a").unwrap();
 /// assert_eq!(obj.key().unwrap(), "a");
-/// assert_eq!(*obj.value(), 1);
+/// assert_eq!(**obj.value(), 1);
 /// assert_eq!(obj.mod_revision(), 1);
 /// ```
 #[derive(Debug)]

@@ -24,13 +24,15 @@
 //! ```
 //! use std::sync::Arc;
 //! use informer_core::{Reflector, ReflectorConfig};
-//! use informer_memory::{MemorySource, MemoryStore};
+//! use informer_core::KeyFn;
+//! use informer_memory::MemorySource;
+//! use informer_tests::MapStore;
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let source = MemorySource::<String>::new();
 //! source.put("a", "hello".to_string());
-//! let store = Arc::new(MemoryStore::new());
+//! let store = Arc::new(MapStore::new(KeyFn::keyed()));
 //! let reflector = Reflector::new(source.clone(), store.clone(), ReflectorConfig::default());
 //! let handle = reflector.handle();
 //! let cancel = CancellationToken::new();
