@@ -25,6 +25,7 @@
 //! assert!(source.is_empty());
 //! ```
 
+pub mod demo;
 mod faults;
 mod object;
 mod source;
