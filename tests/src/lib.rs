@@ -4,5 +4,6 @@
 
 pub mod etcd;
 pub mod map_store;
+pub mod proxy;
 
 pub use map_store::MapStore;
