@@ -7,3 +7,4 @@ pub mod map_store;
 pub mod proxy;
 
 pub use map_store::MapStore;
+pub mod kube_api;
