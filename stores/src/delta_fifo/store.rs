@@ -1,0 +1,137 @@
+//! [`Store`] for [`DeltaFifo`]: how a reflector's calls become deltas.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use informer_core::{ObjectKey, Store, StoreError, Version};
+
+use super::{Delta, DeltaFifo, Deletion};
+
+impl<T, K> Store for DeltaFifo<T, K>
+where
+    T: Send + Sync + 'static,
+    K: Store<Object = T>,
+{
+    type Object = T;
+
+    fn add(&self, object: Arc<T>) -> Result<(), StoreError> {
+        self.change(object, Delta::Added)
+    }
+
+    fn update(&self, object: Arc<T>) -> Result<(), StoreError> {
+        self.change(object, Delta::Updated)
+    }
+
+    fn delete(&self, object: Arc<T>) -> Result<(), StoreError> {
+        let key = self.key_of(&object)?;
+        let mut state = self.state.lock();
+        state.populated = true;
+        let queued = state.items.contains_key(&key) || state.in_flight.get(&key).is_some_and(Option::is_some);
+        let known = self.known.as_ref().is_some_and(|k| k.get_by_key(&key).is_some());
+        if !queued && !known {
+            return Ok(()); // contract 4
+        }
+        self.queue_delta(&mut state, key, Delta::Deleted(Deletion::Known(object)), false)
+    }
+
+    fn list(&self) -> Vec<Arc<T>> {
+        let state = self.state.lock();
+        state.items.values().filter_map(|d| d.last().and_then(|d| d.object().cloned())).collect()
+    }
+
+    fn list_keys(&self) -> Vec<ObjectKey> {
+        self.state.lock().items.keys().cloned().collect()
+    }
+
+    fn get(&self, object: &T) -> Result<Option<Arc<T>>, StoreError> {
+        let key = self.key_of(object)?;
+        Ok(self.get_by_key(&key))
+    }
+
+    fn get_by_key(&self, key: &str) -> Option<Arc<T>> {
+        self.newest_object(&self.state.lock(), key)
+    }
+
+    fn replace(&self, items: Vec<Arc<T>>, version: Version) -> Result<(), StoreError> {
+        if self.options.atomic_replace {
+            return self.replace_atomic(items, version);
+        }
+        // Ask the known-objects store before taking the queue lock: it may be locked by a
+        // consumer that is about to call into this queue.
+        let known_keys = self.known.as_ref().map(|k| k.list_keys()).unwrap_or_default();
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(StoreError::Closed);
+        }
+        let initial = !state.populated;
+        state.populated = true;
+        let mut first_error = None;
+        let mut new_keys = HashSet::with_capacity(items.len());
+        for object in items {
+            match self.key_of(&object) {
+                Ok(key) => {
+                    new_keys.insert(key.clone());
+                    let delta = if self.options.emit_replaced { Delta::Replaced(object) } else { Delta::Sync(object) };
+                    if let Err(err) = self.queue_delta(&mut state, key, delta, true) {
+                        first_error.get_or_insert(err);
+                    }
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        let mut vanished: Vec<ObjectKey> = known_keys.into_iter().filter(|k| !new_keys.contains(k)).collect();
+        let seen: HashSet<ObjectKey> = vanished.iter().cloned().collect();
+        vanished.extend(
+            state
+                .items
+                .iter()
+                .filter(|(k, _)| !new_keys.contains(*k) && !seen.contains(*k))
+                .filter(|(_, d)| d.last().is_some_and(|d| !d.is_deletion()))
+                .map(|(k, _)| k.clone()),
+        );
+        let in_flight: Vec<ObjectKey> = state
+            .in_flight
+            .iter()
+            .filter(|(k, live)| live.is_some() && !new_keys.contains(*k) && !seen.contains(*k))
+            .filter(|(k, _)| !state.items.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        vanished.extend(in_flight);
+        for key in vanished {
+            let last_known = self
+                .known
+                .as_ref()
+                .and_then(|k| k.get_by_key(&key))
+                .or_else(|| self.newest_object(&state, &key))
+                .or_else(|| state.in_flight.get(&key).cloned().flatten());
+            let deletion = Deletion::FinalStateUnknown { key: key.clone(), last_known };
+            if let Err(err) = self.queue_delta(&mut state, key, Delta::Deleted(deletion), true) {
+                first_error.get_or_insert(err);
+            }
+        }
+        if initial {
+            state.initial_queued = state.queue.len();
+        }
+        self.publish_synced(&state);
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn resync(&self) -> Result<(), StoreError> {
+        let Some(known) = self.known.as_ref() else { return Ok(()) };
+        let objects: Vec<(ObjectKey, Arc<T>)> =
+            known.list_keys().into_iter().filter_map(|k| known.get_by_key(&k).map(|o| (k, o))).collect();
+        let mut state = self.state.lock();
+        let mut first_error = None;
+        for (key, object) in objects {
+            if state.items.contains_key(&key) {
+                continue;
+            }
+            if let Err(err) = self.queue_delta(&mut state, key, Delta::Sync(object), false) {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
