@@ -1,1 +1,56 @@
-//! informer backend: kube (being written).
+//! # informer-kube
+//!
+//! The Kubernetes backend of `informer`: a [`ListerWatcher`](informer_core::ListerWatcher)
+//! over the [`kube`] client, so a [`Reflector`](informer_core::Reflector) can mirror any
+//! Kubernetes collection into a store.
+//!
+//! * [`KubeSource`] for typed `k8s_openapi` objects, [`DynamicObject`](kube::api::DynamicObject)s
+//!   (kinds known at run time), and compact [`RawObject`]s (JSON bytes plus the fields stores
+//!   need, decoded on read);
+//! * cluster-wide or one namespace, label and field selectors;
+//! * keys like client-go's `MetaNamespaceKeyFunc`: [`key_fn`], [`meta_namespace_key`];
+//! * a transform hook ([`KubeSource::with_transform`], [`KubeSource::strip_managed_fields`]);
+//! * clients from kubeconfig or in-cluster configuration, as `kube` builds them
+//!   ([`default_client`], [`client_from_kubeconfig`]), or any `kube::Client` you already have.
+//!
+//! # Protocol
+//!
+//! * **List** in pages (`limit` / `continue`). The first list reads "any" version
+//!   (`resourceVersion=0&resourceVersionMatch=NotOlderThan`, served from the API server's
+//!   watch cache); for a consistent (quorum) first read set
+//!   [`ReflectorConfig::with_consistent_first_list`](informer_core::ReflectorConfig::with_consistent_first_list).
+//!   A relist asks for "not older than" the last version seen, so the store never goes back
+//!   in time (kubernetes #59848); only after the server answers 410 Gone or "too large
+//!   resource version" does the reflector ask for a consistent read (kubernetes #107133). An
+//!   expired continue token (410) restarts the list.
+//! * **Watch** with `allowWatchBookmarks=true`, resuming from the last version seen, with
+//!   `timeoutSeconds` from [`WatchOptions::timeout`](informer_core::WatchOptions) (jittered by
+//!   the reflector). An `ERROR` event with a 410 `Status`, or HTTP 410, is *expired*; see the
+//!   `error` module table for every other answer.
+//! * **Streaming list** (`sendInitialEvents=true&resourceVersionMatch=NotOlderThan`), ending at
+//!   the bookmark annotated `k8s.io/initial-events-end`; a server that rejects it answers
+//!   *unsupported* and the reflector falls back to list + watch.
+//!
+//! # Kubernetes API version
+//!
+//! `k8s-openapi` needs exactly one Kubernetes version feature in a build. This crate enables
+//! `latest` (Kubernetes 1.37 with `k8s-openapi` 0.29, the version `kube` 5 pairs with). A
+//! program that enables another version feature of the same `k8s-openapi` must not also get
+//! `latest` from here; in that case depend on a fork of this crate's manifest with that feature.
+
+mod client;
+mod codec;
+mod error;
+mod key;
+mod raw;
+mod request;
+mod source;
+
+pub use client::{ClientError, client_from_kubeconfig, default_client};
+pub use codec::INITIAL_EVENTS_END;
+pub use key::{key_fn, meta_namespace_key};
+pub use raw::{RawError, RawObject, RawOptions};
+pub use source::KubeSource;
+
+/// Re-exports of the `kube` and `k8s-openapi` crates this backend is built on.
+pub use {k8s_openapi, kube};

@@ -1,0 +1,399 @@
+//! [`RawObject`]: a compact representation of a Kubernetes object for stores.
+//!
+//! A decoded `k8s_openapi` `Pod` holds 4.7–6.7× its compact JSON in heap (hundreds of small
+//! allocations), and decoding it dominates watch throughput. A `RawObject` keeps the object's
+//! compact JSON bytes as received, plus the few fields keys, selectors and indexes need —
+//! key, resourceVersion, namespace, name, labels, and any extra fields named in
+//! [`RawOptions::extract`] — extracted once at ingest without building the typed object.
+//! Readers decode on demand with [`RawObject::decode`].
+//!
+//! Heavy fields can be dropped at ingest ([`RawOptions::strip_managed_fields`]): the JSON is
+//! re-assembled from the original bytes of the remaining fields, without a full decode.
+//!
+//! ```
+//! use informer_core::Keyed;
+//! use informer_kube::{RawObject, RawOptions};
+//! let json = br#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"app","namespace":"shop",
+//!   "resourceVersion":"7","labels":{"team":"a"},"managedFields":[{"manager":"kubectl"}]},
+//!   "data":{"k":"v"}}"#;
+//! let options = RawOptions::default().strip_managed_fields(true);
+//! let raw = RawObject::from_json(json, &options).unwrap();
+//! assert_eq!(raw.key().unwrap(), "shop/app");
+//! assert_eq!(raw.resource_version(), "7");
+//! assert_eq!(raw.label("team"), Some("a"));
+//! assert!(!raw.json_str().contains("managedFields"));
+//! let cm: k8s_openapi::api::core::v1::ConfigMap = raw.decode().unwrap();
+//! assert_eq!(cm.data.unwrap()["k"], "v");
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use informer_core::{KeyError, Keyed, ObjectKey};
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// What [`RawObject`] ingest keeps and drops.
+///
+/// ```
+/// let options = informer_kube::RawOptions::default()
+///     .strip_managed_fields(true)
+///     .extract("spec.nodeName");
+/// assert_eq!(options.extracted_paths(), ["spec.nodeName"]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawOptions {
+    drop_metadata: Vec<String>,
+    extract: Arc<[String]>,
+}
+
+impl RawOptions {
+    /// Drops `metadata.managedFields` at ingest (usually a third of a pod's JSON).
+    #[must_use]
+    pub fn strip_managed_fields(self, strip: bool) -> Self {
+        if strip { self.drop_metadata_field("managedFields") } else { self }
+    }
+
+    /// Drops a field of `metadata` at ingest (e.g. `annotations`).
+    #[must_use]
+    pub fn drop_metadata_field(mut self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        if !self.drop_metadata.contains(&field) {
+            self.drop_metadata.push(field);
+        }
+        self
+    }
+
+    /// Extracts the value at a dotted path (e.g. `spec.nodeName`, `status.phase`) at ingest,
+    /// readable with [`RawObject::field`] (for index functions).
+    #[must_use]
+    pub fn extract(mut self, path: impl Into<String>) -> Self {
+        let mut paths: Vec<String> = self.extract.iter().cloned().collect();
+        paths.push(path.into());
+        self.extract = paths.into();
+        self
+    }
+
+    /// The paths given to [`extract`](Self::extract), in order.
+    pub fn extracted_paths(&self) -> &[String] {
+        &self.extract
+    }
+}
+
+/// Why a JSON object could not become a [`RawObject`].
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    /// Not a JSON object, or invalid JSON.
+    #[error("invalid object JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `metadata.name` is missing or empty.
+    #[error("object has no metadata.name (resourceVersion {resource_version:?})")]
+    MissingName {
+        /// The object's resourceVersion, to find it in logs.
+        resource_version: String,
+    },
+}
+
+/// A Kubernetes object as its compact JSON plus the fields stores need. See the
+/// [module docs](self).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawObject {
+    json: Bytes,
+    key: ObjectKey,
+    /// Where the name starts in `key` (0 for cluster-scoped objects).
+    name_start: u32,
+    resource_version: Box<str>,
+    /// Sorted by key.
+    labels: Box<[(Box<str>, Box<str>)]>,
+    extracted_paths: Arc<[String]>,
+    extracted: Box<[Option<Box<str>>]>,
+}
+
+impl fmt::Debug for RawObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawObject")
+            .field("key", &self.key)
+            .field("resource_version", &self.resource_version)
+            .field("bytes", &self.json.len())
+            .finish()
+    }
+}
+
+/// A string key that borrows from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The fields of a JSON object in their original order, values as raw JSON.
+struct Fields<'de>(Vec<(Cow<'de, str>, &'de RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(Key(key)) = map.next_key()? {
+                    fields.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Fields(fields))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Fields<'de> {
+    fn parse(json: &'de str) -> Result<Self, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let fields = <Fields<'de> as serde::Deserialize>::deserialize(&mut de)?;
+        de.end()?;
+        Ok(fields)
+    }
+
+    fn get(&self, name: &str) -> Option<&'de RawValue> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+}
+
+fn string_of(raw: &RawValue) -> Option<String> {
+    serde_json::from_str::<String>(raw.get()).ok()
+}
+
+fn write_key(out: &mut Vec<u8>, key: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, key);
+}
+
+fn extract_path(top: &Fields<'_>, path: &str) -> Option<Box<str>> {
+    let mut segments = path.split('.');
+    let mut raw = top.get(segments.next()?)?;
+    for segment in segments {
+        raw = Fields::parse(raw.get()).ok()?.get(segment)?;
+    }
+    match string_of(raw) {
+        Some(s) => Some(s.into_boxed_str()),
+        None if raw.get() == "null" => None,
+        None => Some(raw.get().into()),
+    }
+}
+
+impl RawObject {
+    /// Builds a raw object from one object's JSON (as a list item or watch event carries it).
+    pub fn from_json(json: &[u8], options: &RawOptions) -> Result<Self, RawError> {
+        let text = std::str::from_utf8(json)
+            .map_err(|e| RawError::Json(serde::de::Error::custom(format!("object JSON is not UTF-8: {e}"))))?;
+        let raw: &RawValue = serde_json::from_str(text)?;
+        Self::from_raw(raw, options)
+    }
+
+    pub(crate) fn from_raw(raw: &RawValue, options: &RawOptions) -> Result<Self, RawError> {
+        let top = Fields::parse(raw.get())?;
+        let metadata = match top.get("metadata") {
+            Some(m) => Fields::parse(m.get())?,
+            None => Fields(Vec::new()),
+        };
+        let field = |name: &str| metadata.get(name).and_then(string_of);
+        let resource_version = field("resourceVersion").unwrap_or_default();
+        let name = field("name").filter(|n| !n.is_empty());
+        let Some(name) = name else { return Err(RawError::MissingName { resource_version }) };
+        let namespace = field("namespace").filter(|n| !n.is_empty());
+        let (key, name_start) = match namespace {
+            Some(ns) => (format!("{ns}/{name}"), ns.len() as u32 + 1),
+            None => (name, 0),
+        };
+        // A BTreeMap comes out sorted by key, which `label` relies on.
+        let labels: Vec<(Box<str>, Box<str>)> = match metadata.get("labels") {
+            Some(l) => serde_json::from_str::<Option<std::collections::BTreeMap<String, String>>>(l.get())?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let strip = options.drop_metadata.iter().any(|f| metadata.get(f).is_some());
+        let json = if strip {
+            let mut out = Vec::with_capacity(raw.get().len());
+            out.push(b'{');
+            for (i, (k, v)) in top.0.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_key(&mut out, k);
+                out.push(b':');
+                if k == "metadata" {
+                    out.push(b'{');
+                    let kept = metadata.0.iter().filter(|(mk, _)| !options.drop_metadata.iter().any(|d| d == mk));
+                    for (j, (mk, mv)) in kept.enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        write_key(&mut out, mk);
+                        out.push(b':');
+                        out.extend_from_slice(mv.get().as_bytes());
+                    }
+                    out.push(b'}');
+                } else {
+                    out.extend_from_slice(v.get().as_bytes());
+                }
+            }
+            out.push(b'}');
+            Bytes::from(out)
+        } else {
+            Bytes::copy_from_slice(raw.get().as_bytes())
+        };
+        let extracted = options.extract.iter().map(|p| extract_path(&top, p)).collect();
+        Ok(Self {
+            json,
+            key: ObjectKey::from(key),
+            name_start,
+            resource_version: resource_version.into_boxed_str(),
+            labels: labels.into_boxed_slice(),
+            extracted_paths: Arc::clone(&options.extract),
+            extracted,
+        })
+    }
+
+    /// The object's JSON bytes.
+    pub fn json(&self) -> &Bytes {
+        &self.json
+    }
+
+    /// The object's JSON as text.
+    pub fn json_str(&self) -> &str {
+        // Built from a `&str` or from `&str` pieces joined with ASCII.
+        std::str::from_utf8(&self.json).unwrap_or_default()
+    }
+
+    /// Decodes the object into a typed value (`k8s_openapi` struct, `DynamicObject`, ...).
+    pub fn decode<K: DeserializeOwned>(&self) -> Result<K, serde_json::Error> {
+        serde_json::from_slice(&self.json)
+    }
+
+    /// Decodes the object into a type borrowing from the JSON bytes (partial views).
+    pub fn decode_seed<'a, S: DeserializeSeed<'a>>(&'a self, seed: S) -> Result<S::Value, serde_json::Error> {
+        seed.deserialize(&mut serde_json::Deserializer::from_slice(&self.json))
+    }
+
+    /// The object's key, `namespace/name` or `name`.
+    pub fn object_key(&self) -> &ObjectKey {
+        &self.key
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        &self.key[self.name_start as usize..]
+    }
+
+    /// `metadata.namespace`, `None` for cluster-scoped objects.
+    pub fn namespace(&self) -> Option<&str> {
+        (self.name_start > 0).then(|| &self.key[..self.name_start as usize - 1])
+    }
+
+    /// `metadata.resourceVersion` ("" if the object had none).
+    pub fn resource_version(&self) -> &str {
+        &self.resource_version
+    }
+
+    /// The value of one label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok().map(|i| &*self.labels[i].1)
+    }
+
+    /// Every label, sorted by key.
+    pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// A field extracted at ingest ([`RawOptions::extract`]): strings as themselves, other
+    /// values as JSON text; `None` if the path was not extracted or the object has no value.
+    pub fn field(&self, path: &str) -> Option<&str> {
+        let i = self.extracted_paths.iter().position(|p| p == path)?;
+        self.extracted.get(i)?.as_deref()
+    }
+
+    /// Approximate heap bytes held by this object (JSON, key, labels, fields), for memory
+    /// accounting in benchmarks.
+    pub fn heap_size(&self) -> usize {
+        self.json.len()
+            + self.key.len()
+            + self.resource_version.len()
+            + self.labels.iter().map(|(k, v)| k.len() + v.len() + 32).sum::<usize>()
+            + self.extracted.iter().map(|f| f.as_ref().map_or(0, |s| s.len()) + 16).sum::<usize>()
+    }
+}
+
+impl Keyed for RawObject {
+    fn key(&self) -> Result<ObjectKey, KeyError> {
+        Ok(self.key.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POD: &str = r#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web-0","namespace":"shop","resourceVersion":"42","labels":{"b":"2","a":"1"},"managedFields":[{"manager":"x","fieldsV1":{"f:a":{}}}],"annotations":{"n\"q":"v"}},"spec":{"nodeName":"node-1","priority":5},"status":{"phase":"Running"}}"#;
+
+    #[test]
+    fn extracts_key_version_labels_and_fields() {
+        let options = RawOptions::default().extract("spec.nodeName").extract("spec.priority").extract("spec.missing");
+        let raw = RawObject::from_json(POD.as_bytes(), &options).unwrap();
+        assert_eq!(raw.key().unwrap(), "shop/web-0");
+        assert_eq!((raw.namespace(), raw.name()), (Some("shop"), "web-0"));
+        assert_eq!(raw.resource_version(), "42");
+        assert_eq!(raw.labels().collect::<Vec<_>>(), vec![("a", "1"), ("b", "2")]);
+        assert_eq!(raw.field("spec.nodeName"), Some("node-1"));
+        assert_eq!(raw.field("spec.priority"), Some("5"));
+        assert_eq!(raw.field("spec.missing"), None);
+        assert_eq!(raw.json_str(), POD);
+    }
+
+    #[test]
+    fn strips_managed_fields_and_keeps_everything_else_byte_for_byte() {
+        let raw = RawObject::from_json(POD.as_bytes(), &RawOptions::default().strip_managed_fields(true)).unwrap();
+        let mut expected: serde_json::Value = serde_json::from_str(POD).unwrap();
+        expected["metadata"].as_object_mut().unwrap().remove("managedFields");
+        let actual: serde_json::Value = serde_json::from_slice(raw.json()).unwrap();
+        assert_eq!(actual, expected);
+        assert!(raw.json().len() < POD.len());
+    }
+
+    #[test]
+    fn cluster_scoped_objects_are_keyed_by_name() {
+        let raw = RawObject::from_json(br#"{"metadata":{"name":"w1","resourceVersion":"3"}}"#, &RawOptions::default())
+            .unwrap();
+        assert_eq!((raw.key().unwrap().as_str(), raw.namespace()), ("w1", None));
+    }
+
+    #[test]
+    fn refuses_objects_without_a_name_or_invalid_json() {
+        let err = RawObject::from_json(br#"{"metadata":{"resourceVersion":"3"}}"#, &RawOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("\"3\""));
+        assert!(RawObject::from_json(b"{not json", &RawOptions::default()).is_err());
+        assert!(RawObject::from_json(b"[1]", &RawOptions::default()).is_err());
+    }
+}
