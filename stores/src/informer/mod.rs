@@ -1,0 +1,356 @@
+//! # Informer: a local mirror that tells you what changed
+//!
+//! An [`Informer`] is client-go's `SharedIndexInformer` in Rust:
+//!
+//! ```text
+//!  ListerWatcher ──► Reflector ──► DeltaFifo ──► pop loop ──► local store (e.g. an Indexer)
+//!                                  (known objects =                │
+//!                                   the local store)               └──► Event to every Subscription
+//! ```
+//!
+//! A [`Reflector`] lists and watches the source into a [`DeltaFifo`] whose known-objects
+//! store is the informer's local store. The informer's pop loop applies each key's deltas to
+//! the local store and then tells every subscriber: [`Event::Added`], [`Event::Updated`]
+//! (`old`, `new`), [`Event::Deleted`]. Many subscribers can share one informer, one list and
+//! one watch.
+//!
+//! * A subscriber that joins late first receives the current state as `Added` events with
+//!   `initial: true`, then every change after it (no gap, no overlap).
+//! * A periodic resync ([`ReflectorConfig::resync_period`]) reaches subscribers as
+//!   `Updated { resync: true }` for every object.
+//! * A relist that finds objects gone reaches subscribers as `Deleted` with
+//!   [`Deletion::FinalStateUnknown`].
+//! * Each subscriber has its own buffer: a slow one never blocks the reflector or the other
+//!   subscribers. Buffers are unbounded by default (like client-go's listeners); set
+//!   [`InformerConfig::subscriber_buffer`] to cut off a subscriber that falls too far behind.
+//!
+//! # Example
+//!
+//! ```
+//! use informer_core::{CancellationToken, KeyFn};
+//! use informer_memory::{MemoryObject, MemorySource};
+//! use informer_stores::{DeltaFifo, Event, Informer, InformerConfig};
+//! # use std::sync::Arc;
+//! # use informer_core::{ObjectKey, Store, StoreError, Version};
+//! # #[derive(Default)]
+//! # struct Map(std::sync::Mutex<std::collections::HashMap<ObjectKey, Arc<MemoryObject<u32>>>>);
+//! # impl Store for Map {
+//! #     type Object = MemoryObject<u32>;
+//! #     fn add(&self, o: Arc<Self::Object>) -> Result<(), StoreError> { self.0.lock().unwrap().insert(o.object_key().clone(), o); Ok(()) }
+//! #     fn update(&self, o: Arc<Self::Object>) -> Result<(), StoreError> { self.add(o) }
+//! #     fn delete(&self, o: Arc<Self::Object>) -> Result<(), StoreError> { self.0.lock().unwrap().remove(o.object_key()); Ok(()) }
+//! #     fn list(&self) -> Vec<Arc<Self::Object>> { self.0.lock().unwrap().values().cloned().collect() }
+//! #     fn list_keys(&self) -> Vec<ObjectKey> { self.0.lock().unwrap().keys().cloned().collect() }
+//! #     fn get(&self, o: &Self::Object) -> Result<Option<Arc<Self::Object>>, StoreError> { Ok(self.get_by_key(o.object_key())) }
+//! #     fn get_by_key(&self, k: &str) -> Option<Arc<Self::Object>> { self.0.lock().unwrap().get(k).cloned() }
+//! #     fn replace(&self, items: Vec<Arc<Self::Object>>, _: Version) -> Result<(), StoreError> { let mut m = self.0.lock().unwrap(); m.clear(); for o in items { m.insert(o.object_key().clone(), o); } Ok(()) }
+//! #     fn resync(&self) -> Result<(), StoreError> { Ok(()) }
+//! # }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let source = MemorySource::<u32>::new();
+//! source.put("a", 1);
+//! let informer = Informer::new(source.clone(), KeyFn::keyed(), Map::default(), InformerConfig::default());
+//! let handle = informer.handle();
+//! let mut events = handle.subscribe();
+//! let cancel = CancellationToken::new();
+//! let task = tokio::spawn(informer.run(cancel.clone()));
+//!
+//! assert!(handle.wait_synced().await);
+//! assert!(matches!(events.recv().await, Some(Event::Added { initial: true, .. })));
+//! source.put("a", 2);
+//! assert!(matches!(events.recv().await, Some(Event::Updated { resync: false, .. })));
+//! assert_eq!(**handle.store().get_by_key("a").unwrap().value(), 2);
+//! cancel.cancel();
+//! task.await.unwrap().unwrap();
+//! assert!(events.recv().await.is_none(), "the stream ends when the informer stops");
+//! # }
+//! ```
+
+mod events;
+mod process;
+
+use std::sync::Arc;
+
+use informer_core::{
+    CancellationToken, KeyFn, ListerWatcher, MetricsSnapshot, Reflector, ReflectorConfig, ReflectorError,
+    ReflectorHandle, Store,
+};
+use parking_lot::Mutex;
+use tracing::warn;
+
+pub use events::{Event, EventHandler, Subscription};
+use events::Hub;
+
+use crate::{DeltaFifo, DeltaFifoOptions, DeltaFifoStats};
+
+/// How an [`Informer`] runs.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct InformerConfig {
+    /// The reflector's configuration (paging, backoff, resync period, ...).
+    pub reflector: ReflectorConfig,
+    /// The delta FIFO's options (name, atomic replace, capacity). Keep the capacity
+    /// [`Unbounded`](crate::Capacity::Unbounded) or [`Soft`](crate::Capacity::Soft): a
+    /// refused change is skipped by the reflector and the mirror diverges until a relist.
+    pub fifo: DeltaFifoOptions,
+    /// Events a subscriber may leave unread before it is cut off; `None` (the default) for
+    /// no limit.
+    pub subscriber_buffer: Option<usize>,
+}
+
+impl Default for InformerConfig {
+    fn default() -> Self {
+        Self {
+            reflector: ReflectorConfig::default(),
+            fifo: DeltaFifoOptions::default().with_name("Informer queue"),
+            subscriber_buffer: None,
+        }
+    }
+}
+
+impl InformerConfig {
+    /// Sets [`reflector`](Self::reflector).
+    pub fn with_reflector(mut self, reflector: ReflectorConfig) -> Self {
+        self.reflector = reflector;
+        self
+    }
+
+    /// Sets [`fifo`](Self::fifo).
+    pub fn with_fifo(mut self, fifo: DeltaFifoOptions) -> Self {
+        self.fifo = fifo;
+        self
+    }
+
+    /// Sets [`subscriber_buffer`](Self::subscriber_buffer).
+    pub fn with_subscriber_buffer(mut self, limit: Option<usize>) -> Self {
+        self.subscriber_buffer = limit;
+        self
+    }
+}
+
+/// Why [`Informer::run`] stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InformerError {
+    /// The reflector gave up.
+    #[error("informer of {source_name}: {error}")]
+    Reflector {
+        /// The source's description.
+        source_name: String,
+        /// What the reflector reported.
+        #[source]
+        error: ReflectorError,
+    },
+    /// The reflector task panicked or was aborted.
+    #[error("informer of {source_name}: reflector task failed: {reason}")]
+    ReflectorTask {
+        /// The source's description.
+        source_name: String,
+        /// The join error.
+        reason: String,
+    },
+}
+
+/// Counters of an informer, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct InformerMetrics {
+    /// The reflector's counters.
+    pub reflector: MetricsSnapshot,
+    /// The delta FIFO's counters.
+    pub queue: DeltaFifoStats,
+    /// Subscribers connected now.
+    pub subscribers: usize,
+    /// Subscribers cut off for exceeding their buffer limit since the start.
+    pub lagged_subscribers: u64,
+    /// Store errors while applying popped deltas.
+    pub store_errors: u64,
+}
+
+/// State shared by the running informer and its handles.
+struct Shared<T, S> {
+    store: Arc<S>,
+    fifo: Arc<DeltaFifo<T, Arc<S>>>,
+    reflector: ReflectorHandle,
+    hub: Mutex<Hub<T>>,
+    key_fn: KeyFn<T>,
+    store_errors: std::sync::atomic::AtomicU64,
+}
+
+/// A reflector, a delta FIFO, a local store and subscribers; see the [module docs](self).
+///
+/// # Contract
+///
+/// 1. The local store ends up equal to the source's collection, like a reflector's store.
+/// 2. Every change applied to the local store is then sent to every subscriber, in the order
+///    applied: an object new to the store as `Added`, a known one as `Updated { old, new }`,
+///    a deletion as `Deleted`.
+/// 3. Objects of the initial list arrive as `Added { initial: true }`.
+/// 4. A subscriber that joins at any time first receives the store's current objects as
+///    `Added { initial: true }`, then every later change.
+/// 5. A resync arrives as `Updated { resync: true }` for every object held.
+/// 6. A relist that no longer finds an object sends `Deleted(Deletion::FinalStateUnknown)`.
+/// 7. `has_synced` is true once the reflector listed and every object of that first list has
+///    been applied to the store and sent to the subscribers.
+/// 8. Each subscriber has its own buffer (see [`Subscription`]); nothing a subscriber does
+///    blocks the informer.
+/// 9. `run` returns when the token is cancelled (`Ok`) or the reflector gives up (`Err`);
+///    then every subscription ends.
+#[must_use = "an informer does nothing until `run` is awaited"]
+pub struct Informer<L: ListerWatcher, S> {
+    reflector: Reflector<L, Arc<DeltaFifo<L::Object, Arc<S>>>>,
+    shared: Arc<Shared<L::Object, S>>,
+}
+
+impl<L: ListerWatcher, S> std::fmt::Debug for Informer<L, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Informer").field("reflector", &self.reflector).finish()
+    }
+}
+
+/// A cheap, cloneable view of an informer: its store, readiness, metrics and subscriptions.
+pub struct InformerHandle<T, S> {
+    shared: Arc<Shared<T, S>>,
+}
+
+impl<T, S> Clone for InformerHandle<T, S> {
+    fn clone(&self) -> Self {
+        Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<T, S> std::fmt::Debug for InformerHandle<T, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InformerHandle").field("source", &self.shared.reflector.source_name()).finish()
+    }
+}
+
+impl<L, S> Informer<L, S>
+where
+    L: ListerWatcher + 'static,
+    S: Store<Object = L::Object> + 'static,
+{
+    /// An informer that mirrors `source` into `store` (whose keys `key_fn` computes).
+    pub fn new(source: L, key_fn: KeyFn<L::Object>, store: S, config: InformerConfig) -> Self {
+        let store = Arc::new(store);
+        let fifo = Arc::new(DeltaFifo::with_known_objects(key_fn.clone(), Arc::clone(&store), config.fifo));
+        let reflector = Reflector::new(source, Arc::clone(&fifo), config.reflector);
+        let shared = Arc::new(Shared {
+            store,
+            fifo,
+            reflector: reflector.handle(),
+            hub: Mutex::new(Hub::new(config.subscriber_buffer)),
+            key_fn,
+            store_errors: Default::default(),
+        });
+        Self { reflector, shared }
+    }
+
+    /// A handle to read the store, subscribe and observe the informer while it runs.
+    pub fn handle(&self) -> InformerHandle<L::Object, S> {
+        InformerHandle { shared: Arc::clone(&self.shared) }
+    }
+
+    /// Runs the reflector and the pop loop until `cancel` fires or the reflector gives up.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), InformerError> {
+        let shared = self.shared;
+        let source_name = shared.reflector.source_name().to_string();
+        let reflector_cancel = cancel.child_token();
+        let mut reflector = tokio::spawn(self.reflector.run(reflector_cancel.clone()));
+        let mut reflector_result = None;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                result = &mut reflector => {
+                    reflector_result = Some(result);
+                    break;
+                }
+                popped = shared.fifo.pop(|popped| shared.process(popped)) => match popped {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => {
+                        shared.store_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        warn!(source = %source_name, error = %err, "informer store rejected a change");
+                    }
+                    Err(_closed) => break,
+                },
+            }
+        }
+        // Stop the producer first, so it never writes to a closed queue.
+        reflector_cancel.cancel();
+        let result = match reflector_result {
+            Some(result) => result,
+            None => reflector.await,
+        };
+        shared.fifo.close();
+        shared.hub.lock().close();
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(InformerError::Reflector { source_name, error }),
+            Err(join) => Err(InformerError::ReflectorTask { source_name, reason: join.to_string() }),
+        }
+    }
+}
+
+impl<T, S> InformerHandle<T, S>
+where
+    T: Send + Sync + 'static,
+    S: Store<Object = T> + 'static,
+{
+    /// The local store, for reads (`get_by_key`, `list`, or an indexer's `by_index`).
+    pub fn store(&self) -> &Arc<S> {
+        &self.shared.store
+    }
+
+    /// A new subscription: the current objects as initial adds, then every change.
+    pub fn subscribe(&self) -> Subscription<T> {
+        let mut hub = self.shared.hub.lock();
+        let snapshot = self.shared.store.list();
+        hub.subscribe(snapshot)
+    }
+
+    /// Subscribes now and returns a future that calls `handler` for every event until the
+    /// informer stops or the subscription lags. Spawn it: `tokio::spawn(handle.handler_task(h))`.
+    pub fn handler_task<H: EventHandler<T>>(&self, mut handler: H) -> impl Future<Output = H> + Send + 'static {
+        let mut subscription = self.subscribe();
+        async move {
+            while let Some(event) = subscription.recv().await {
+                match &event {
+                    Event::Added { object, initial } => handler.on_add(object, *initial),
+                    Event::Updated { old, new, .. } => handler.on_update(old, new),
+                    Event::Deleted(deletion) => handler.on_delete(deletion),
+                }
+            }
+            handler
+        }
+    }
+
+    /// True once the first list has been applied and delivered (contract 7).
+    pub fn has_synced(&self) -> bool {
+        self.shared.reflector.has_synced() && self.shared.fifo.has_synced()
+    }
+
+    /// Waits until [`has_synced`](Self::has_synced); `false` if the informer stopped first.
+    pub async fn wait_synced(&self) -> bool {
+        self.shared.reflector.wait_synced().await && self.shared.fifo.wait_synced().await
+    }
+
+    /// The reflector's handle (last synced version, counters).
+    pub fn reflector(&self) -> &ReflectorHandle {
+        &self.shared.reflector
+    }
+
+    /// The informer's counters now.
+    pub fn metrics(&self) -> InformerMetrics {
+        let hub = self.shared.hub.lock();
+        InformerMetrics {
+            reflector: self.shared.reflector.metrics(),
+            queue: self.shared.fifo.stats(),
+            subscribers: hub.len(),
+            lagged_subscribers: hub.lagged(),
+            store_errors: self.shared.store_errors.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
