@@ -47,8 +47,8 @@ mod queue;
 mod store;
 pub(crate) mod wake;
 
-pub use delta::{Delta, DeltaKind, Deletion, Deltas, Popped, ReplacedAll};
-pub use options::{Capacity, DeltaFifoOptions, DeltaFifoStats};
+pub use delta::{Deletion, Delta, DeltaKind, Deltas, Popped, ReplacedAll};
+pub use options::{Capacity, DeltaFifoOptions, QueueStats};
 pub use queue::DeltaFifo;
 
 /// A pop on a closed, empty queue.

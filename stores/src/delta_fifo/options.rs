@@ -1,6 +1,6 @@
 //! Options and counters of a [`DeltaFifo`](super::DeltaFifo).
 
-/// How a [`DeltaFifo`](super::DeltaFifo) (or [`Fifo`](crate::Fifo)) behaves when many keys
+/// How a [`DeltaFifo`](super::DeltaFifo) or a [`Fifo`](crate::Fifo) behaves when many keys
 /// are queued.
 ///
 /// The reflector calls a store synchronously from its async task, so a full queue can neither
@@ -8,7 +8,7 @@
 /// queue therefore offers two non-blocking policies:
 ///
 /// * [`Capacity::Soft`] accepts everything and counts every change accepted past the limit
-///   ([`DeltaFifoStats::over_capacity`]); use it to alert on a consumer that falls behind
+///   ([`QueueStats::over_capacity`]); use it to alert on a consumer that falls behind
 ///   without ever losing a change. Note that a delta FIFO holds at most one entry per key, so
 ///   its length is bounded by the size of the collection plus recent deletions anyway.
 /// * [`Capacity::Reject`] refuses a change to a key that is *not yet queued* while `n` keys
@@ -47,7 +47,12 @@ pub struct DeltaFifoOptions {
 
 impl Default for DeltaFifoOptions {
     fn default() -> Self {
-        Self { name: "DeltaFifo".to_string(), emit_replaced: true, atomic_replace: false, capacity: Capacity::Unbounded }
+        Self {
+            name: "DeltaFifo".to_string(),
+            emit_replaced: true,
+            atomic_replace: false,
+            capacity: Capacity::Unbounded,
+        }
     }
 }
 
@@ -77,13 +82,14 @@ impl DeltaFifoOptions {
     }
 }
 
-/// Counters of a queue, for metrics.
+/// Counters of a [`DeltaFifo`](super::DeltaFifo) or [`Fifo`](crate::Fifo), for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DeltaFifoStats {
+pub struct QueueStats {
     /// Entries queued now (keys, plus pending atomic replaces).
     pub queued: usize,
-    /// Deltas accepted since creation (after collapsing duplicate deletes).
-    pub deltas_queued: u64,
+    /// Changes accepted since creation (a `DeltaFifo` counts deltas after collapsing
+    /// duplicate deletes; a `Fifo` counts adds and updates).
+    pub changes: u64,
     /// Entries handed to pop handlers.
     pub popped: u64,
     /// Changes accepted while more keys than a [`Capacity::Soft`] limit were queued.

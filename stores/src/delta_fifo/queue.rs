@@ -8,7 +8,7 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
 use super::wake::Wakers;
-use super::{Capacity, Delta, DeltaFifoOptions, DeltaFifoStats, Deltas, Popped, QueueClosed, ReplacedAll};
+use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, QueueStats, ReplacedAll};
 
 /// A queue of per-key change lists (client-go's `DeltaFIFO`); see the [module docs](super).
 ///
@@ -104,7 +104,7 @@ pub(super) struct State<T> {
     /// An atomic replace's handler runs now.
     pub(super) replace_in_flight: bool,
     pub(super) closed: bool,
-    pub(super) stats: DeltaFifoStats,
+    pub(super) stats: QueueStats,
 }
 
 /// What a running handler holds.
@@ -121,7 +121,10 @@ impl<T> State<T> {
 
 impl<T, K> std::fmt::Debug for DeltaFifo<T, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeltaFifo").field("options", &self.options).field("queued", &self.state.lock().queue.len()).finish()
+        f.debug_struct("DeltaFifo")
+            .field("options", &self.options)
+            .field("queued", &self.state.lock().queue.len())
+            .finish()
     }
 }
 
@@ -160,7 +163,7 @@ where
             in_flight: HashMap::new(),
             replace_in_flight: false,
             closed: false,
-            stats: DeltaFifoStats::default(),
+            stats: QueueStats::default(),
         };
         Self { key_fn, known, options, state: Mutex::new(state), wakers: Wakers::default(), synced }
     }
@@ -265,9 +268,9 @@ where
     }
 
     /// The queue's counters.
-    pub fn stats(&self) -> DeltaFifoStats {
+    pub fn stats(&self) -> QueueStats {
         let state = self.state.lock();
-        DeltaFifoStats { queued: state.queue.len(), ..state.stats }
+        QueueStats { queued: state.queue.len(), ..state.stats }
     }
 
     fn closed_error(&self) -> QueueClosed {
@@ -386,7 +389,7 @@ where
             }
             (_, delta) => {
                 deltas.push(delta);
-                state.stats.deltas_queued += 1;
+                state.stats.changes += 1;
             }
         }
         if new_key {
@@ -418,7 +421,7 @@ where
         state.queue.clear();
         state.initial_queued = usize::from(initial);
         state.queue.push_back(Entry::Replaced(ReplacedAll { items, version, initial }));
-        state.stats.deltas_queued += 1;
+        state.stats.changes += 1;
         self.publish_synced(&state);
         drop(state);
         self.wakers.wake_one();

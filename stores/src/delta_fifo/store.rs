@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use informer_core::{ObjectKey, Store, StoreError, Version};
 
-use super::{Delta, DeltaFifo, Deletion};
+use super::{Deletion, Delta, DeltaFifo};
 
 impl<T, K> Store for DeltaFifo<T, K>
 where

@@ -161,11 +161,8 @@ impl<T> Hub<T> {
         let (tx, rx) = mpsc::unbounded_channel();
         let subscriber =
             Subscriber { tx, buffered: Arc::new(AtomicUsize::new(0)), lagged: Arc::new(AtomicBool::new(false)) };
-        let subscription = Subscription {
-            rx,
-            buffered: Arc::clone(&subscriber.buffered),
-            lagged: Arc::clone(&subscriber.lagged),
-        };
+        let subscription =
+            Subscription { rx, buffered: Arc::clone(&subscriber.buffered), lagged: Arc::clone(&subscriber.lagged) };
         if !self.closed {
             // The snapshot is not limited: it is what the subscriber asked for.
             for object in snapshot {

@@ -79,10 +79,10 @@ use informer_core::{
 use parking_lot::Mutex;
 use tracing::warn;
 
-pub use events::{Event, EventHandler, Subscription};
 use events::Hub;
+pub use events::{Event, EventHandler, Subscription};
 
-use crate::{DeltaFifo, DeltaFifoOptions, DeltaFifoStats};
+use crate::{DeltaFifo, DeltaFifoOptions, QueueStats};
 
 /// How an [`Informer`] runs.
 #[derive(Debug, Clone)]
@@ -158,7 +158,7 @@ pub struct InformerMetrics {
     /// The reflector's counters.
     pub reflector: MetricsSnapshot,
     /// The delta FIFO's counters.
-    pub queue: DeltaFifoStats,
+    pub queue: QueueStats,
     /// Subscribers connected now.
     pub subscribers: usize,
     /// Subscribers cut off for exceeding their buffer limit since the start.
@@ -167,10 +167,13 @@ pub struct InformerMetrics {
     pub store_errors: u64,
 }
 
+/// The informer's queue: a delta FIFO whose known objects are the local store.
+type Queue<T, S> = Arc<DeltaFifo<T, Arc<S>>>;
+
 /// State shared by the running informer and its handles.
 struct Shared<T, S> {
     store: Arc<S>,
-    fifo: Arc<DeltaFifo<T, Arc<S>>>,
+    fifo: Queue<T, S>,
     reflector: ReflectorHandle,
     hub: Mutex<Hub<T>>,
     key_fn: KeyFn<T>,
@@ -198,7 +201,7 @@ struct Shared<T, S> {
 ///    then every subscription ends.
 #[must_use = "an informer does nothing until `run` is awaited"]
 pub struct Informer<L: ListerWatcher, S> {
-    reflector: Reflector<L, Arc<DeltaFifo<L::Object, Arc<S>>>>,
+    reflector: Reflector<L, Queue<L::Object, S>>,
     shared: Arc<Shared<L::Object, S>>,
 }
 

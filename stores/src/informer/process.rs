@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use informer_core::{ObjectKey, Store, StoreError};
 
-use super::events::{Event, Hub};
 use super::Shared;
+use super::events::{Event, Hub};
 use crate::{Deletion, Delta, Popped, ReplacedAll};
 
 impl<T, S> Shared<T, S>
@@ -69,9 +69,7 @@ where
             // An object without a key cannot be stored: `replace` below reports it.
             let Ok(key) = self.key_fn.key(object) else { continue };
             match old.remove(&key) {
-                Some(previous) => {
-                    events.push(Event::Updated { old: previous, new: Arc::clone(object), resync: false })
-                }
+                Some(previous) => events.push(Event::Updated { old: previous, new: Arc::clone(object), resync: false }),
                 None => events.push(Event::Added { object: Arc::clone(object), initial: replaced.initial }),
             }
         }

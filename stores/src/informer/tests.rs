@@ -65,7 +65,11 @@ struct Running {
 }
 
 impl Running {
-    fn start(source: &MemorySource<u32>, config: InformerConfig, subscribe_first: bool) -> (Self, Option<Subscription<Obj>>) {
+    fn start(
+        source: &MemorySource<u32>,
+        config: InformerConfig,
+        subscribe_first: bool,
+    ) -> (Self, Option<Subscription<Obj>>) {
         let informer = Informer::new(source.clone(), KeyFn::keyed(), Map::default(), config);
         let handle = informer.handle();
         let early = subscribe_first.then(|| handle.subscribe());
@@ -86,13 +90,9 @@ fn describe(event: &Event<Obj>) -> String {
         Event::Added { object, initial } => {
             format!("{}{}={}", if *initial { "+!" } else { "+" }, object.object_key(), object.value())
         }
-        Event::Updated { old, new, resync } => format!(
-            "~{}={}>{}{}",
-            new.object_key(),
-            old.value(),
-            new.value(),
-            if *resync { " resync" } else { "" }
-        ),
+        Event::Updated { old, new, resync } => {
+            format!("~{}={}>{}{}", new.object_key(), old.value(), new.value(), if *resync { " resync" } else { "" })
+        }
         Event::Deleted(Deletion::Known(o)) => format!("-{}", o.object_key()),
         Event::Deleted(Deletion::FinalStateUnknown { key, .. }) => format!("-?{key}"),
     }

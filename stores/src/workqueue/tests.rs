@@ -126,7 +126,8 @@ async fn forget_resets_the_backoff() {
 
 #[tokio::test]
 async fn max_of_combines_a_per_key_backoff_with_an_overall_bucket() {
-    let limiter = MaxOf(ExponentialBackoff::new(Duration::from_millis(1), Duration::from_secs(1)), TokenBucket::new(1.0, 1));
+    let limiter =
+        MaxOf(ExponentialBackoff::new(Duration::from_millis(1), Duration::from_secs(1)), TokenBucket::new(1.0, 1));
     assert_eq!(limiter.when(&"a"), Duration::from_millis(1));
     assert!(limiter.when(&"b") > Duration::from_millis(900), "bucket exhausted");
     assert_eq!(limiter.num_requeues(&"a"), 1);
