@@ -155,6 +155,7 @@ pub(crate) struct Shared {
     watches: AtomicU64,
     watch_lists: AtomicU64,
     gets: AtomicU64,
+    pub(crate) open_watches: AtomicU64,
     requests: Mutex<Vec<RequestRecord>>,
     pub(crate) bookmark_tx: tokio::sync::watch::Sender<u64>,
     watch_list_supported: AtomicBool,
@@ -227,6 +228,7 @@ impl KubeApiServer {
             watches: AtomicU64::new(0),
             watch_lists: AtomicU64::new(0),
             gets: AtomicU64::new(0),
+            open_watches: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             bookmark_tx,
             watch_list_supported: AtomicBool::new(true),
@@ -263,6 +265,12 @@ impl KubeApiServer {
             watch_lists: get(&self.shared.watch_lists),
             gets: get(&self.shared.gets),
         }
+    }
+
+    /// Watches open now that receive changes (a fault like [`drop_watches`](Self::drop_watches)
+    /// reaches exactly these).
+    pub fn open_watches(&self) -> u64 {
+        self.shared.open_watches.load(Ordering::SeqCst)
     }
 
     /// Every list, watch and get request so far, in arrival order.

@@ -124,6 +124,7 @@ impl Watcher {
                 return;
             }
         };
+        let _open = OpenWatch::new(&self.shared);
         let mut bookmark_rx = self.shared.bookmark_tx.subscribe();
         let interval = self.shared.options.bookmark_interval.filter(|_| self.params.allow_bookmarks);
         let deadline = self.params.timeout_seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
@@ -205,6 +206,22 @@ impl Watcher {
                 }
             }
         }
+    }
+}
+
+/// Counts a watch as open from when it receives changes until it ends.
+struct OpenWatch(Arc<Shared>);
+
+impl OpenWatch {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.open_watches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(Arc::clone(shared))
+    }
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        self.0.open_watches.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
