@@ -27,13 +27,13 @@ use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, Queu
 ///    [`DeltaFifoOptions::emit_replaced`]) for every item, then a
 ///    `Deleted(Deletion::FinalStateUnknown)` for every key that is absent from `items` but
 ///    held by the known-objects store, or queued or being handled with a newest delta that is
-///    not a deletion. The last known state comes from the known-objects store, else from the
-///    queue. (client-go misses the queued and in-flight keys when it has a known-objects
+///    not a deletion, in key order. The last known state comes from the known-objects store,
+///    else from the queue. (client-go misses the queued and in-flight keys when it has a known-objects
 ///    store; they would stay in the consumer's cache forever.)
 /// 6. With [`DeltaFifoOptions::atomic_replace`], `replace` instead drops everything queued
 ///    and queues one [`ReplacedAll`] entry with the whole list.
-/// 7. `resync` queues a `Sync` delta for every key of the known-objects store that is not
-///    queued; without a known-objects store it does nothing.
+/// 7. `resync` queues a `Sync` delta, in key order, for every key of the known-objects store
+///    that is not queued; without a known-objects store it does nothing.
 /// 8. `pop` waits for the oldest entry, removes it, and calls the handler with it *after*
 ///    releasing the queue lock; the handler's return value is returned to the caller, and
 ///    nothing is requeued whatever it returns. With several concurrent poppers, a key whose

@@ -99,6 +99,8 @@ where
             .map(|(k, _)| k.clone())
             .collect();
         vanished.extend(in_flight);
+        // Key order, so the queue order does not depend on hash-map iteration.
+        vanished.sort_unstable();
         for key in vanished {
             let last_known = self
                 .known
@@ -120,8 +122,10 @@ where
 
     fn resync(&self) -> Result<(), StoreError> {
         let Some(known) = self.known.as_ref() else { return Ok(()) };
+        let mut keys = known.list_keys();
+        keys.sort_unstable();
         let objects: Vec<(ObjectKey, Arc<T>)> =
-            known.list_keys().into_iter().filter_map(|k| known.get_by_key(&k).map(|o| (k, o))).collect();
+            keys.into_iter().filter_map(|k| known.get_by_key(&k).map(|o| (k, o))).collect();
         let mut state = self.state.lock();
         let mut first_error = None;
         for (key, object) in objects {
