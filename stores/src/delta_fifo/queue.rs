@@ -1,6 +1,6 @@
 //! The [`DeltaFifo`] type and its [`Store`] implementation.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque, hash_map};
 use std::sync::Arc;
 
 use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
@@ -180,7 +180,7 @@ where
             let notified = self.wakers.notify().notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
+            let _registration = {
                 let mut state = self.state.lock();
                 if let Some((popped, in_flight)) = self.take(&mut state) {
                     drop(state);
@@ -189,7 +189,8 @@ where
                 if state.closed {
                     return Err(self.closed_error());
                 }
-            }
+                self.wakers.register()
+            };
             notified.await;
         }
     }
@@ -283,10 +284,17 @@ where
         if state.replace_in_flight {
             return None;
         }
-        let index = state.queue.iter().position(|entry| match entry {
-            Entry::Key(key) => !state.in_flight.contains_key(key),
-            Entry::Replaced(_) => true,
-        })?;
+        let index = if state.in_flight.is_empty() {
+            if state.queue.is_empty() {
+                return None;
+            }
+            0
+        } else {
+            state.queue.iter().position(|entry| match entry {
+                Entry::Key(key) => !state.in_flight.contains_key(key),
+                Entry::Replaced(_) => true,
+            })?
+        };
         if matches!(state.queue[index], Entry::Replaced(_)) && !state.in_flight.is_empty() {
             return None;
         }
@@ -368,34 +376,44 @@ where
             return Err(StoreError::Closed);
         }
         let queued = state.items.len();
-        let new_key = !state.items.contains_key(&key);
-        match self.options.capacity {
-            Capacity::Reject(limit) if new_key && !bypass_limit && queued >= limit => {
-                state.stats.rejected += 1;
-                return Err(StoreError::Full { capacity: limit, key });
-            }
-            Capacity::Soft(limit) | Capacity::Reject(limit) if queued + usize::from(new_key) > limit => {
-                state.stats.over_capacity += 1;
-            }
-            _ => {}
-        }
-        let deltas = state.items.entry(key.clone()).or_default();
-        match (deltas.last_mut(), delta) {
-            (Some(Delta::Deleted(last)), Delta::Deleted(next)) => {
-                // Contract 3: keep one deletion, preferring the one with a known final state.
-                if !next.is_final_state_unknown() {
-                    *last = next;
+        let limit = match self.options.capacity {
+            Capacity::Unbounded => None,
+            Capacity::Soft(limit) | Capacity::Reject(limit) => Some(limit),
+        };
+        match state.items.entry(key) {
+            hash_map::Entry::Occupied(mut entry) => {
+                let deltas = entry.get_mut();
+                match (deltas.last_mut(), delta) {
+                    (Some(Delta::Deleted(last)), Delta::Deleted(next)) => {
+                        // Contract 3: keep one deletion, preferring the one with a known final state.
+                        if !next.is_final_state_unknown() {
+                            *last = next;
+                        }
+                        return Ok(());
+                    }
+                    (_, delta) => deltas.push(delta),
+                }
+                if limit.is_some_and(|limit| queued > limit) {
+                    state.stats.over_capacity += 1;
                 }
             }
-            (_, delta) => {
+            hash_map::Entry::Vacant(entry) => {
+                if let Some(limit) = limit.filter(|limit| queued >= *limit) {
+                    if !bypass_limit && matches!(self.options.capacity, Capacity::Reject(_)) {
+                        state.stats.rejected += 1;
+                        return Err(StoreError::Full { capacity: limit, key: entry.into_key() });
+                    }
+                    state.stats.over_capacity += 1;
+                }
+                let key = entry.key().clone();
+                let mut deltas = Vec::with_capacity(2);
                 deltas.push(delta);
-                state.stats.changes += 1;
+                entry.insert(deltas);
+                state.queue.push_back(Entry::Key(key));
+                self.wakers.wake_one();
             }
         }
-        if new_key {
-            state.queue.push_back(Entry::Key(key));
-            self.wakers.wake_one();
-        }
+        state.stats.changes += 1;
         Ok(())
     }
 

@@ -1,5 +1,11 @@
 //! Wake-ups shared by the queues: async waiters (`tokio::sync::Notify`) and blocking threads
 //! (`parking_lot::Condvar`) wait on the same state.
+//!
+//! Waiters register (under the queue's lock) before they sleep, so a producer that finds no
+//! registered waiter (under the same lock) skips the wake-up entirely: the common case of a
+//! busy queue costs one atomic load per change, not a notification.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::{Condvar, MutexGuard};
 use tokio::sync::Notify;
@@ -9,14 +15,27 @@ use tokio::sync::Notify;
 pub(crate) struct Wakers {
     notify: Notify,
     condvar: Condvar,
+    /// Async and blocking waiters registered now.
+    waiting: AtomicUsize,
+}
+
+/// An async waiter's registration; unregisters on drop (also when the wait is cancelled).
+pub(crate) struct Registration<'a>(&'a Wakers);
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Wakers {
-    /// One more item is available: wake one waiter of each kind (a surplus wake-up only makes
-    /// a waiter look again).
+    /// One more item is available: wake one waiter of each kind, if any wait (a surplus
+    /// wake-up only makes a waiter look again). Call it with the queue's lock held.
     pub(crate) fn wake_one(&self) {
-        self.notify.notify_one();
-        self.condvar.notify_one();
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_one();
+            self.condvar.notify_one();
+        }
     }
 
     /// The state changed for everyone (closed): wake every waiter.
@@ -25,13 +44,22 @@ impl Wakers {
         self.condvar.notify_all();
     }
 
-    /// The async side; callers `enable()` a `notified()` future before checking the state.
+    /// The async side; callers `enable()` a `notified()` future, then take the queue's lock,
+    /// check the state and [`register`](Self::register) before releasing it to wait.
     pub(crate) fn notify(&self) -> &Notify {
         &self.notify
     }
 
+    /// Registers an async waiter (call with the queue's lock held).
+    pub(crate) fn register(&self) -> Registration<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Registration(self)
+    }
+
     /// Blocks the current thread until woken (the guard is released meanwhile).
     pub(crate) fn wait_blocking<S>(&self, guard: &mut MutexGuard<'_, S>) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         self.condvar.wait(guard);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }

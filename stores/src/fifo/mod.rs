@@ -134,7 +134,7 @@ impl<T: Send + Sync + 'static> Fifo<T> {
             let notified = self.wakers.notify().notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
+            let _registration = {
                 let mut state = self.state.lock();
                 if let Some(taken) = self.take(&mut state) {
                     drop(state);
@@ -143,7 +143,8 @@ impl<T: Send + Sync + 'static> Fifo<T> {
                 if state.closed {
                     return Err(self.closed_error());
                 }
-            }
+                self.wakers.register()
+            };
             notified.await;
         }
     }
@@ -270,7 +271,15 @@ impl<T: Send + Sync + 'static> Fifo<T> {
         while state.queue.front().is_some_and(|entry| !state.is_live(entry)) {
             state.queue.pop_front();
         }
-        let index = state.queue.iter().position(|entry| state.is_live(entry) && !state.in_flight.contains(&entry.0))?;
+        let index = if state.in_flight.is_empty() {
+            // Stale entries were dropped above: the head is live.
+            if state.queue.is_empty() {
+                return None;
+            }
+            0
+        } else {
+            state.queue.iter().position(|entry| state.is_live(entry) && !state.in_flight.contains(&entry.0))?
+        };
         let (key, _) = state.queue.remove(index)?;
         let item = state.items.remove(&key)?;
         if item.initial {
