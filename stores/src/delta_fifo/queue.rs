@@ -20,20 +20,21 @@ use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, Queu
 ///    keeps its place, and all its deltas come out together, oldest first.
 /// 3. Two consecutive deletions of one key collapse into one (the one with the known final
 ///    state is kept).
-/// 4. `delete` of a key that is neither queued, nor being handled (popped, handler not
-///    returned, newest delta not a deletion), nor in the known-objects store is ignored (it
-///    was already deleted).
+/// 4. `delete` of a key that is neither queued, nor being handled with a newest delta that
+///    is not a deletion, nor (when not being handled) in the known-objects store is ignored:
+///    it was already deleted.
 /// 5. `replace(items, version)` queues a `Replaced` delta (or `Sync`, see
 ///    [`DeltaFifoOptions::emit_replaced`]) for every item, then a
 ///    `Deleted(Deletion::FinalStateUnknown)` for every key that is absent from `items` but
-///    held by the known-objects store, or queued or being handled with a newest delta that is
-///    not a deletion, in key order. The last known state comes from the known-objects store,
+///    held by the known-objects store (and not being handled with a deletion), or queued or
+///    being handled with a newest delta that is not a deletion, in key order. The last known state comes from the known-objects store,
 ///    else from the queue. (client-go misses the queued and in-flight keys when it has a known-objects
 ///    store; they would stay in the consumer's cache forever.)
 /// 6. With [`DeltaFifoOptions::atomic_replace`], `replace` instead drops everything queued
 ///    and queues one [`ReplacedAll`] entry with the whole list.
 /// 7. `resync` queues a `Sync` delta, in key order, for every key of the known-objects store
-///    that is not queued; without a known-objects store it does nothing.
+///    that is neither queued nor being handled; without a known-objects store it does
+///    nothing.
 /// 8. `pop` waits for the oldest entry, removes it, and calls the handler with it *after*
 ///    releasing the queue lock; the handler's return value is returned to the caller, and
 ///    nothing is requeued whatever it returns. With several concurrent poppers, a key whose
@@ -46,7 +47,9 @@ use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, Queu
 ///    `update` or `delete` instead, the queue counts as synced at once (as in client-go).
 /// 10. `close` wakes every waiting pop; later changes fail with [`StoreError::Closed`].
 /// 11. [`Capacity`] says what happens when many keys are queued; nothing ever blocks.
-/// 12. As a [`Store`], `list`/`get` show the newest object queued per key (for a
+/// 12. The known-objects store is read with the queue lock held (the lock order is always
+///     queue, then store), so it must not call into the queue itself.
+/// 13. As a [`Store`], `list`/`get` show the newest object queued per key (for a
 ///     deletion, its final or last known state), `list_keys` the queued keys.
 ///
 /// # Example

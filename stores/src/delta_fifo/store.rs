@@ -26,9 +26,13 @@ where
         let key = self.key_of(&object)?;
         let mut state = self.state.lock();
         state.populated = true;
-        let queued = state.items.contains_key(&key) || state.in_flight.get(&key).is_some_and(Option::is_some);
-        let known = self.known.as_ref().is_some_and(|k| k.get_by_key(&key).is_some());
-        if !queued && !known {
+        // A key being handled with a deletion counts as gone, whatever the store still says.
+        let present = match (state.items.contains_key(&key), state.in_flight.get(&key)) {
+            (true, _) => true,
+            (false, Some(live)) => live.is_some(),
+            (false, None) => self.known.as_ref().is_some_and(|k| k.get_by_key(&key).is_some()),
+        };
+        if !present {
             return Ok(()); // contract 4
         }
         self.queue_delta(&mut state, key, Delta::Deleted(Deletion::Known(object)), false)
@@ -56,10 +60,11 @@ where
         if self.options.atomic_replace {
             return self.replace_atomic(items, version);
         }
-        // Ask the known-objects store before taking the queue lock: it may be locked by a
-        // consumer that is about to call into this queue.
-        let known_keys = self.known.as_ref().map(|k| k.list_keys()).unwrap_or_default();
+        // The known-objects store is read under the queue lock: a handler that finished in
+        // between would otherwise be neither in flight nor in the snapshot. (Lock order is
+        // always queue, then store; handlers run without the queue lock.)
         let mut state = self.state.lock();
+        let known_keys = self.known.as_ref().map(|k| k.list_keys()).unwrap_or_default();
         if state.closed {
             return Err(StoreError::Closed);
         }
@@ -81,7 +86,12 @@ where
                 }
             }
         }
-        let mut vanished: Vec<ObjectKey> = known_keys.into_iter().filter(|k| !new_keys.contains(k)).collect();
+        let mut vanished: Vec<ObjectKey> = known_keys
+            .into_iter()
+            .filter(|k| !new_keys.contains(k))
+            // Being handled with a deletion: already on its way out.
+            .filter(|k| !matches!(state.in_flight.get(k), Some(None)))
+            .collect();
         let seen: HashSet<ObjectKey> = vanished.iter().cloned().collect();
         vanished.extend(
             state
@@ -122,16 +132,18 @@ where
 
     fn resync(&self) -> Result<(), StoreError> {
         let Some(known) = self.known.as_ref() else { return Ok(()) };
+        // Under the queue lock, for the same reason as in `replace`.
+        let mut state = self.state.lock();
         let mut keys = known.list_keys();
         keys.sort_unstable();
-        let objects: Vec<(ObjectKey, Arc<T>)> =
-            keys.into_iter().filter_map(|k| known.get_by_key(&k).map(|o| (k, o))).collect();
-        let mut state = self.state.lock();
         let mut first_error = None;
-        for (key, object) in objects {
-            if state.items.contains_key(&key) {
+        for key in keys {
+            // Queued keys will be delivered anyway; a key being handled may be on its way out
+            // of the store, and re-delivering its old state would resurrect it.
+            if state.items.contains_key(&key) || state.in_flight.contains_key(&key) {
                 continue;
             }
+            let Some(object) = known.get_by_key(&key) else { continue };
             if let Err(err) = self.queue_delta(&mut state, key, Delta::Sync(object), false) {
                 first_error.get_or_insert(err);
             }

@@ -434,3 +434,41 @@ fn key_errors_name_the_reason_and_do_not_stop_a_replace() {
     assert!(err.to_string().contains("empty object"));
     assert_eq!(fifo.len(), 1);
 }
+
+#[test]
+fn delete_of_a_key_being_handled_with_a_deletion_is_ignored() {
+    let fifo = DeltaFifo::with_known_objects(key_fn(), Known::with(&["a=1"]), DeltaFifoOptions::default());
+    fifo.delete(obj("a=1")).unwrap();
+    // The handler has not removed "a" from the known store yet.
+    fifo.try_pop(|_| fifo.delete(obj("a=1")).unwrap()).unwrap().unwrap();
+    assert!(fifo.is_empty());
+}
+
+#[test]
+fn resync_skips_a_key_being_handled() {
+    let known = Known::with(&["a=1", "b=1"]);
+    let fifo = DeltaFifo::with_known_objects(key_fn(), known.clone(), DeltaFifoOptions::default());
+    fifo.delete(obj("a=1")).unwrap();
+    // While "a" is being deleted, a resync must not re-deliver its old state.
+    fifo.try_pop(|_| fifo.resync().unwrap()).unwrap().unwrap();
+    assert_eq!(pop_now(&fifo), ("b".into(), vec!["Sync:b=1".into()]));
+    assert!(fifo.is_empty());
+}
+
+#[test]
+fn replace_skips_a_known_key_being_deleted() {
+    let fifo = DeltaFifo::with_known_objects(key_fn(), Known::with(&["a=1"]), DeltaFifoOptions::default());
+    fifo.delete(obj("a=1")).unwrap();
+    fifo.try_pop(|_| fifo.replace(vec![], Version::from("2")).unwrap()).unwrap().unwrap();
+    assert!(fifo.is_empty(), "no second deletion for a key already being deleted");
+}
+
+#[test]
+fn replace_sees_a_handler_that_finished_before_it() {
+    let known = Known::with(&[]);
+    let fifo = DeltaFifo::with_known_objects(key_fn(), known.clone(), DeltaFifoOptions::default());
+    fifo.add(obj("a=1")).unwrap();
+    fifo.try_pop(|_| known.add(obj("a=1")).unwrap()).unwrap().unwrap();
+    fifo.replace(vec![], Version::from("2")).unwrap();
+    assert_eq!(pop_now(&fifo).1, vec!["Deleted?:a=1".to_string()]);
+}

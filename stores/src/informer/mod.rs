@@ -187,7 +187,8 @@ struct Shared<T, S> {
 /// 1. The local store ends up equal to the source's collection, like a reflector's store.
 /// 2. Every change applied to the local store is then sent to every subscriber, in the order
 ///    applied: an object new to the store as `Added`, a known one as `Updated { old, new }`,
-///    a deletion as `Deleted`.
+///    a deletion of an object the store holds as `Deleted` (a deletion of an object it does
+///    not hold changes nothing and is not sent).
 /// 3. Objects of the initial list arrive as `Added { initial: true }`.
 /// 4. A subscriber that joins at any time first receives the store's current objects as
 ///    `Added { initial: true }`, then every later change.

@@ -52,10 +52,10 @@ where
     }
 
     fn apply_delete(&self, hub: &mut Hub<T>, key: &ObjectKey, deletion: Deletion<T>) -> Result<(), StoreError> {
+        // Subscribers only hear of deletions of objects they were told about.
+        let Some(held) = self.store.get_by_key(key) else { return Ok(()) };
         // The store deletes by the object's key; any state of the object will do.
-        if let Some(object) = deletion.object().cloned().or_else(|| self.store.get_by_key(key)) {
-            self.store.delete(object)?;
-        }
+        self.store.delete(deletion.object().cloned().unwrap_or(held))?;
         hub.dispatch(Event::Deleted(deletion));
         Ok(())
     }
