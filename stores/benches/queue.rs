@@ -3,6 +3,9 @@
 //! Run: `cargo bench -p informer-stores --bench queue`. Throughput is reported per
 //! element: one element is one push *and* its pop (or one add, get and done).
 
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
+
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
