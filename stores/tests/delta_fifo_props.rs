@@ -209,6 +209,36 @@ impl Model {
     }
 }
 
+/// Pops one entry and applies it to the known store, as an informer does: per-key deltas one
+/// by one, a `ReplacedAll` by making the store equal to its items.
+fn pop_apply(fifo: &DeltaFifo<String, Arc<Known>>) -> bool {
+    let known = Arc::clone(fifo.known_objects().expect("known objects"));
+    let popped = fifo.try_pop(|popped| match popped {
+        Popped::ReplacedAll(r) => {
+            let keep: HashSet<&str> = r.items.iter().map(|o| key_of(o)).collect();
+            for gone in known.list().into_iter().filter(|o| !keep.contains(key_of(o))) {
+                known.delete(gone).unwrap();
+            }
+            for item in r.items {
+                known.update(item).unwrap();
+            }
+        }
+        Popped::Deltas(d) => {
+            for delta in d.deltas {
+                match delta {
+                    Delta::Deleted(del) => {
+                        if let Some(o) = del.object().cloned().or_else(|| known.get_by_key(&d.key)) {
+                            known.delete(o).unwrap();
+                        }
+                    }
+                    other => known.update(Arc::clone(other.object().unwrap())).unwrap(),
+                }
+            }
+        }
+    });
+    popped.expect("queue open").is_some()
+}
+
 /// Pops one entry and applies it to the known store, as an informer does.
 fn pop_real(fifo: &DeltaFifo<String, Arc<Known>>) -> Option<(String, Vec<D>)> {
     let known = Arc::clone(fifo.known_objects().expect("known objects"));
@@ -261,6 +291,46 @@ proptest! {
         let mut held: Vec<String> = known.list().iter().map(|o| o.to_string()).collect();
         held.sort();
         prop_assert_eq!(held, model.known.values().cloned().collect::<Vec<_>>());
+    }
+
+    /// Whatever the interleaving of changes and pops, and in both replace modes, a consumer
+    /// that drains the queue ends with exactly the collection the changes describe.
+    #[test]
+    fn a_draining_consumer_converges_to_the_described_state(
+        ops in proptest::collection::vec(op(), 1..80),
+        atomic in any::<bool>(),
+    ) {
+        let known = Arc::new(Known::default());
+        let options = DeltaFifoOptions::default().with_atomic_replace(atomic);
+        let fifo = DeltaFifo::with_known_objects(key_fn(), Arc::clone(&known), options);
+        let mut truth = BTreeMap::new();
+        for op in &ops {
+            match op {
+                Op::Add(k, v) | Op::Update(k, v) => {
+                    truth.insert(format!("k{k}"), object(*k, *v));
+                    let o = Arc::new(object(*k, *v));
+                    if matches!(op, Op::Add(..)) { fifo.add(o).unwrap() } else { fifo.update(o).unwrap() }
+                }
+                Op::Delete(k, v) => {
+                    truth.remove(&format!("k{k}"));
+                    fifo.delete(Arc::new(object(*k, *v))).unwrap();
+                }
+                Op::Replace(items) => {
+                    truth = items.iter().map(|(k, v)| (format!("k{k}"), object(*k, *v))).collect();
+                    fifo.replace(items.iter().map(|(k, v)| Arc::new(object(*k, *v))).collect(), Version::from("1")).unwrap();
+                }
+                Op::Resync => fifo.resync().unwrap(),
+                Op::Pop => {
+                    pop_apply(&fifo);
+                }
+            }
+        }
+        while pop_apply(&fifo) {}
+        let mut held: Vec<String> = known.list().iter().map(|o| o.to_string()).collect();
+        held.sort();
+        prop_assert_eq!(held, truth.values().cloned().collect::<Vec<_>>());
+        let populated = ops.iter().any(|op| !matches!(op, Op::Resync | Op::Pop));
+        prop_assert_eq!(fifo.has_synced(), populated);
     }
 
     #[test]

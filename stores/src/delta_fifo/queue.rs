@@ -22,7 +22,8 @@ use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, Queu
 ///    state is kept).
 /// 4. `delete` of a key that is neither queued, nor being handled with a newest delta that
 ///    is not a deletion, nor (when not being handled) in the known-objects store is ignored:
-///    it was already deleted.
+///    it was already deleted. While an atomic replace is queued or being handled, every
+///    `delete` is queued (the replace's items are not indexed by key).
 /// 5. `replace(items, version)` queues a `Replaced` delta (or `Sync`, see
 ///    [`DeltaFifoOptions::emit_replaced`]) for every item, then a
 ///    `Deleted(Deletion::FinalStateUnknown)` for every key that is absent from `items` but
@@ -33,8 +34,9 @@ use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, Queu
 /// 6. With [`DeltaFifoOptions::atomic_replace`], `replace` instead drops everything queued
 ///    and queues one [`ReplacedAll`] entry with the whole list.
 /// 7. `resync` queues a `Sync` delta, in key order, for every key of the known-objects store
-///    that is neither queued nor being handled; without a known-objects store it does
-///    nothing.
+///    that is neither queued nor being handled; without a known-objects store, or while an
+///    atomic replace is queued or being handled (the store is about to change wholesale, and
+///    the replace re-delivers every object anyway), it does nothing.
 /// 8. `pop` waits for the oldest entry, removes it, and calls the handler with it *after*
 ///    releasing the queue lock; the handler's return value is returned to the caller, and
 ///    nothing is requeued whatever it returns. With several concurrent poppers, a key whose
@@ -106,6 +108,8 @@ pub(super) struct State<T> {
     pub(super) in_flight: HashMap<ObjectKey, Option<Arc<T>>>,
     /// An atomic replace's handler runs now.
     pub(super) replace_in_flight: bool,
+    /// An atomic replace is queued (there is at most one: a replace drops the queue).
+    pub(super) replace_queued: bool,
     pub(super) closed: bool,
     pub(super) stats: QueueStats,
 }
@@ -165,6 +169,7 @@ where
             initial_in_flight: 0,
             in_flight: HashMap::new(),
             replace_in_flight: false,
+            replace_queued: false,
             closed: false,
             stats: QueueStats::default(),
         };
@@ -321,6 +326,7 @@ where
             }
             Entry::Replaced(replaced) => {
                 state.replace_in_flight = true;
+                state.replace_queued = false;
                 (Popped::ReplacedAll(replaced), InFlight { key: None, initial })
             }
         })
@@ -442,6 +448,7 @@ where
         state.queue.clear();
         state.initial_queued = usize::from(initial);
         state.queue.push_back(Entry::Replaced(ReplacedAll { items, version, initial }));
+        state.replace_queued = true;
         state.stats.changes += 1;
         self.publish_synced(&state);
         drop(state);

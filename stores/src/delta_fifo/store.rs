@@ -27,11 +27,14 @@ where
         let mut state = self.state.lock();
         state.populated = true;
         // A key being handled with a deletion counts as gone, whatever the store still says.
-        let present = match (state.items.contains_key(&key), state.in_flight.get(&key)) {
-            (true, _) => true,
-            (false, Some(live)) => live.is_some(),
-            (false, None) => self.known.as_ref().is_some_and(|k| k.get_by_key(&key).is_some()),
-        };
+        // A pending atomic replace may hold the key: its items are not indexed, so keep it.
+        let replace_pending = state.replace_queued || state.replace_in_flight;
+        let present = replace_pending
+            || match (state.items.contains_key(&key), state.in_flight.get(&key)) {
+                (true, _) => true,
+                (false, Some(live)) => live.is_some(),
+                (false, None) => self.known.as_ref().is_some_and(|k| k.get_by_key(&key).is_some()),
+            };
         if !present {
             return Ok(()); // contract 4
         }
@@ -134,6 +137,9 @@ where
         let Some(known) = self.known.as_ref() else { return Ok(()) };
         // Under the queue lock, for the same reason as in `replace`.
         let mut state = self.state.lock();
+        if state.replace_queued || state.replace_in_flight {
+            return Ok(());
+        }
         let mut keys = known.list_keys();
         keys.sort_unstable();
         let mut first_error = None;

@@ -472,3 +472,26 @@ fn replace_sees_a_handler_that_finished_before_it() {
     fifo.replace(vec![], Version::from("2")).unwrap();
     assert_eq!(pop_now(&fifo).1, vec!["Deleted?:a=1".to_string()]);
 }
+
+#[test]
+fn resync_does_nothing_while_an_atomic_replace_is_pending() {
+    let known = Known::with(&["a=1"]);
+    let options = DeltaFifoOptions::default().with_atomic_replace(true);
+    let fifo = DeltaFifo::with_known_objects(key_fn(), known.clone(), options);
+    fifo.replace(vec![], Version::from("2")).unwrap();
+    fifo.resync().unwrap();
+    assert_eq!(fifo.len(), 1, "a Sync of \"a\" after the replace would resurrect it");
+    fifo.try_pop(|_| fifo.resync().unwrap()).unwrap().unwrap();
+    assert!(fifo.is_empty());
+    fifo.resync().unwrap();
+    assert_eq!(pop_now(&fifo), ("a".into(), vec!["Sync:a=1".into()]));
+}
+
+#[test]
+fn delete_is_queued_while_an_atomic_replace_is_pending() {
+    let options = DeltaFifoOptions::default().with_atomic_replace(true);
+    let fifo = DeltaFifo::with_known_objects(key_fn(), Known::with(&[]), options);
+    fifo.replace(vec![obj("a=1")], Version::from("1")).unwrap();
+    fifo.delete(obj("a=1")).unwrap();
+    assert_eq!(fifo.len(), 2, "the replace adds \"a\", the deletion must follow it");
+}
