@@ -1,0 +1,318 @@
+//! The watch side: one etcd watch per [`ListerWatcher::watch`](informer_core::ListerWatcher::watch)
+//! call, turned into [`WatchEvent`]s.
+//!
+//! * The watch starts at `version + 1` and asks for previous values, so a delete carries the
+//!   last state of the key, which is what the store needs to find it.
+//! * Events of one etcd revision (one transaction) arrive in one response. All but the last of
+//!   them carry version `revision - 1`: if the stream broke between them, resuming from that
+//!   version replays the whole transaction (applying a put or delete twice is harmless),
+//!   instead of skipping its rest.
+//! * Progress notifications become bookmarks: the timed ones (they carry this watch's id) always;
+//!   requested ones (watch id -1) only where the server is new enough to send them in order.
+//! * A `canceled` answer with `compact_revision` is *expired*: the revisions after `version` are
+//!   gone, so the reflector must relist; resuming at `compact_revision` would silently skip the
+//!   changes in between.
+//! * [`WatchOptions::timeout`] ends the stream cleanly after that long (etcd has no server-side
+//!   watch timeout); the reflector then resumes from the last revision, which spreads
+//!   reconnects over the endpoints.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::proto::{PbEvent, PbWatchResponse};
+use etcd_client::{WatchRequestSender, WatchResponse, WatchResponseStream};
+use informer_core::{Bookmark, SourceError, Version, WatchEvent, WatchOptions, WatchStream};
+use tokio::time::Instant;
+
+use crate::codec::Codec;
+use crate::error::{cancel_kind, classify};
+use crate::key::object_key;
+use crate::object::EtcdKeyValue;
+use crate::source::Inner;
+
+const PUT: i32 = 0;
+const DELETE: i32 = 1;
+
+type Item<V> = Result<WatchEvent<EtcdKeyValue<V>>, SourceError>;
+
+/// Starts a watch of the source's range after `version`.
+pub(crate) async fn watch<C: Codec>(
+    inner: Arc<Inner<C>>,
+    version: &Version,
+    options: &WatchOptions,
+) -> Result<WatchStream<EtcdKeyValue<C::Value>>, SourceError> {
+    let revision: i64 = version.parse().map_err(|_| {
+        SourceError::expired(format!("{}: watch: version {version:?} is not an etcd revision; listing again", inner.name))
+    })?;
+    let start = revision.saturating_add(1);
+    let progress_every = match inner.config.progress_request_interval {
+        Some(every) if options.bookmarks && requested_progress_is_safe_on(&inner).await => Some(every),
+        _ => None,
+    };
+    let range = &inner.config.range;
+    let mut request =
+        etcd_client::WatchOptions::new().with_range(range.end().to_vec()).with_start_revision(start).with_prev_key();
+    if options.bookmarks {
+        request = request.with_progress_notify();
+    }
+    let context = format!("{}: watch from revision {start}", inner.name);
+    let mut client = inner.watch.clone();
+    let created = client.watch(range.start().to_vec(), Some(request));
+    let stream = match tokio::time::timeout(inner.config.request_timeout, created).await {
+        Ok(stream) => stream.map_err(|e| classify(e, || context.clone()))?,
+        Err(_) => {
+            return Err(SourceError::transient(format!("{context}: no answer within {:?}", inner.config.request_timeout)));
+        }
+    };
+    let (sender, responses) = stream.split();
+    let now = Instant::now();
+    let state = WatchState {
+        inner,
+        context,
+        sender,
+        responses,
+        bookmarks: options.bookmarks,
+        watch_id: None,
+        last_revision: revision,
+        pending: VecDeque::new(),
+        done: false,
+        deadline: options.timeout.map(|t| now + t),
+        progress_every,
+        next_progress: progress_every.map(|every| now + every),
+    };
+    Ok(Box::pin(futures::stream::unfold(state, WatchState::next)))
+}
+
+struct WatchState<C: Codec> {
+    inner: Arc<Inner<C>>,
+    context: String,
+    /// Kept so the request side stays open; dropping it would end the watch.
+    sender: WatchRequestSender,
+    responses: WatchResponseStream,
+    bookmarks: bool,
+    watch_id: Option<i64>,
+    last_revision: i64,
+    pending: VecDeque<Item<C::Value>>,
+    done: bool,
+    deadline: Option<Instant>,
+    progress_every: Option<Duration>,
+    next_progress: Option<Instant>,
+}
+
+impl<C: Codec> WatchState<C> {
+    async fn next(mut self) -> Option<(Item<C::Value>, Self)> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                if item.is_err() {
+                    // An error ends the stream: nothing after it may be applied.
+                    self.pending.clear();
+                    self.done = true;
+                }
+                return Some((item, self));
+            }
+            if self.done {
+                return None;
+            }
+            let progress_at = self.next_progress;
+            tokio::select! {
+                biased;
+                message = self.responses.message() => self.on_message(message),
+                _ = sleep_until_opt(self.deadline) => self.done = true,
+                _ = sleep_until_opt(progress_at) => {
+                    // A failed send means the stream is broken; the response side reports it.
+                    let _ = self.sender.request_progress().await;
+                    self.next_progress = self.progress_every.map(|every| Instant::now() + every);
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, err: SourceError) {
+        self.pending.push_back(Err(err));
+    }
+
+    fn on_message(&mut self, message: Result<Option<WatchResponse>, etcd_client::Error>) {
+        match message {
+            Ok(Some(response)) => self.on_response(response.0),
+            Ok(None) => {
+                let err = SourceError::transient(format!("{}: etcd closed the watch stream", self.context));
+                self.fail(err);
+            }
+            Err(err) => {
+                let err = classify(err, || format!("{}: watch stream broke", self.context));
+                self.fail(err);
+            }
+        }
+    }
+
+    fn on_response(&mut self, response: PbWatchResponse) {
+        if response.compact_revision > 0 {
+            let err = SourceError::expired(format!(
+                "{}: etcd compacted its history at revision {}; listing again",
+                self.context, response.compact_revision
+            ));
+            return self.fail(err);
+        }
+        if response.canceled {
+            let reason = if response.cancel_reason.is_empty() { "no reason given" } else { &response.cancel_reason };
+            let err = SourceError::new(
+                cancel_kind(reason),
+                format!("{}: etcd cancelled the watch (watch id {}): {reason}", self.context, response.watch_id),
+            );
+            return self.fail(err);
+        }
+        if response.created {
+            self.watch_id = Some(response.watch_id);
+        }
+        if response.events.is_empty() {
+            if !response.created {
+                self.on_progress(&response);
+            }
+            return;
+        }
+        self.on_events(response.events);
+    }
+
+    /// A response without events: a progress notification.
+    fn on_progress(&mut self, response: &PbWatchResponse) {
+        let revision = response.header.as_ref().map_or(0, |h| h.revision);
+        let timed = Some(response.watch_id) == self.watch_id;
+        let requested = response.watch_id == -1 && self.progress_every.is_some();
+        if self.bookmarks && (timed || requested) && revision > 0 && revision >= self.last_revision {
+            self.last_revision = revision;
+            self.pending.push_back(Ok(bookmark(revision)));
+        }
+    }
+
+    fn on_events(&mut self, events: Vec<PbEvent>) {
+        let revisions: Vec<i64> = events.iter().map(|e| e.kv.as_ref().map_or(0, |kv| kv.mod_revision)).collect();
+        for (i, event) in events.into_iter().enumerate() {
+            let revision = revisions[i];
+            // Not the last event of its revision: resuming must replay this revision.
+            let version = if revisions.get(i + 1) == Some(&revision) { revision - 1 } else { revision };
+            if let Err(err) = self.on_event(event, revision, version) {
+                return self.fail(err);
+            }
+            self.last_revision = self.last_revision.max(revision);
+        }
+    }
+
+    fn on_event(&mut self, event: PbEvent, revision: i64, version: i64) -> Result<(), SourceError> {
+        let PbEvent { r#type, kv, prev_kv } = event;
+        let Some(kv) = kv else {
+            return Err(SourceError::malformed(format!("{}: an event without a key-value pair", self.context)));
+        };
+        if revision <= 0 {
+            let key = object_key(&kv.key);
+            return Err(SourceError::malformed(format!("{}: event for key {key:?} has no revision", self.context)));
+        }
+        let at = Version::from(version.to_string());
+        let inner = Arc::clone(&self.inner);
+        match r#type {
+            PUT => match inner.decode(kv) {
+                Ok(object) if object.version == 1 => self.pending.push_back(Ok(WatchEvent::Added { object, version: at })),
+                Ok(object) => self.pending.push_back(Ok(WatchEvent::Modified { object, version: at })),
+                Err(err) => {
+                    inner.value_failed(err)?;
+                    // Skipped: if the key was mirrored with a decodable value, it leaves the mirror.
+                    let event = match prev_kv.map(|prev| inner.decode(prev)) {
+                        Some(Ok(object)) => WatchEvent::Deleted { object, version: at },
+                        _ => bookmark(version),
+                    };
+                    self.pending.push_back(Ok(event));
+                }
+            },
+            DELETE => {
+                let Some(prev) = prev_kv else {
+                    return Err(SourceError::expired(format!(
+                        "{}: the delete of key {:?} at revision {revision} came without the previous value \
+                         (compacted meanwhile); listing again",
+                        self.context,
+                        object_key(&kv.key)
+                    )));
+                };
+                // An undecodable previous value was never mirrored: nothing to delete.
+                let event = match inner.decode(prev) {
+                    Ok(object) => WatchEvent::Deleted { object, version: at },
+                    Err(_) => bookmark(version),
+                };
+                self.pending.push_back(Ok(event));
+            }
+            other => {
+                return Err(SourceError::malformed(format!(
+                    "{}: event of unknown type {other} for key {:?} at revision {revision}",
+                    self.context,
+                    object_key(&kv.key)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bookmark<T>(revision: i64) -> WatchEvent<T> {
+    WatchEvent::Bookmark(Bookmark { version: Version::from(revision.to_string()), initial_events_end: false })
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Asks the server its version (Status API); false if unknown.
+async fn requested_progress_is_safe_on<C: Codec>(inner: &Inner<C>) -> bool {
+    let mut client = inner.maintenance.clone();
+    let status = client.status();
+    match tokio::time::timeout(inner.config.request_timeout, status).await {
+        Ok(Ok(status)) => {
+            let safe = requested_progress_is_safe(status.version());
+            tracing::debug!(source = %inner.name, version = status.version(), safe, "etcd server version");
+            safe
+        }
+        _ => false,
+    }
+}
+
+/// True if an etcd server of `version` sends requested progress notifications only after every
+/// event before them (fixed in 3.4.31 and 3.5.13, etcd issue 15220).
+pub(crate) fn requested_progress_is_safe(version: &str) -> bool {
+    let mut parts = version.trim_start_matches('v').split('.').map(|p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    let (Some(Some(major)), Some(Some(minor)), Some(Some(patch))) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    match (major, minor) {
+        (3, 4) => patch >= 31,
+        (3, 5) => patch >= 13,
+        (3, m) => m >= 6,
+        (m, _) => m > 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requested_progress_is_used_only_on_fixed_server_versions() {
+        for (version, safe) in [
+            ("3.4.23", false),
+            ("3.4.31", true),
+            ("3.5.12", false),
+            ("3.5.13", true),
+            ("3.6.0", true),
+            ("3.6.0-alpha.0", true),
+            ("3.3.27", false),
+            ("4.0.0", true),
+            ("garbage", false),
+            ("", false),
+        ] {
+            assert_eq!(requested_progress_is_safe(version), safe, "{version}");
+        }
+    }
+}
