@@ -69,7 +69,8 @@ enum Op {
     Pop,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// A change (no pop).
+fn change() -> impl Strategy<Value = Op> {
     let key = 0u8..6;
     let value = 0u8..4;
     prop_oneof![
@@ -78,8 +79,12 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::Delete(k, v)),
         1 => proptest::collection::btree_map(key, value, 0..6).prop_map(Op::Replace),
         1 => Just(Op::Resync),
-        4 => Just(Op::Pop),
     ]
+}
+
+/// A change or a pop.
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![10 => change(), 4 => Just(Op::Pop)]
 }
 
 fn object(k: u8, v: u8) -> String {
@@ -209,11 +214,62 @@ impl Model {
     }
 }
 
+/// A step of the convergence property: an operation, or a pop whose handler makes changes
+/// before and after it applies its entry (as a reflector does while a consumer works).
+#[derive(Debug, Clone)]
+enum Step {
+    Op(Op),
+    PopAround(Vec<Op>, Vec<Op>),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => op().prop_map(Step::Op),
+        1 => (proptest::collection::vec(change(), 0..3), proptest::collection::vec(change(), 0..3))
+            .prop_map(|(before, after)| Step::PopAround(before, after)),
+    ]
+}
+
+/// Applies a change to the queue and to the truth it describes.
+fn run_op(fifo: &DeltaFifo<String, Arc<Known>>, truth: &mut BTreeMap<String, String>, op: &Op) {
+    match op {
+        Op::Add(k, v) => {
+            truth.insert(format!("k{k}"), object(*k, *v));
+            fifo.add(Arc::new(object(*k, *v))).unwrap();
+        }
+        Op::Update(k, v) => {
+            truth.insert(format!("k{k}"), object(*k, *v));
+            fifo.update(Arc::new(object(*k, *v))).unwrap();
+        }
+        Op::Delete(k, v) => {
+            truth.remove(&format!("k{k}"));
+            fifo.delete(Arc::new(object(*k, *v))).unwrap();
+        }
+        Op::Replace(items) => {
+            *truth = items.iter().map(|(k, v)| (format!("k{k}"), object(*k, *v))).collect();
+            let items = items.iter().map(|(k, v)| Arc::new(object(*k, *v))).collect();
+            fifo.replace(items, Version::from("1")).unwrap();
+        }
+        Op::Resync => fifo.resync().unwrap(),
+        Op::Pop => unreachable!("pops are steps"),
+    }
+}
+
 /// Pops one entry and applies it to the known store, as an informer does: per-key deltas one
-/// by one, a `ReplacedAll` by making the store equal to its items.
-fn pop_apply(fifo: &DeltaFifo<String, Arc<Known>>) -> bool {
+/// by one, a `ReplacedAll` by making the store equal to its items. `before` and `after` run
+/// inside the handler, around the application.
+fn pop_apply_around(fifo: &DeltaFifo<String, Arc<Known>>, before: &mut dyn FnMut(), after: &mut dyn FnMut()) -> bool {
     let known = Arc::clone(fifo.known_objects().expect("known objects"));
-    let popped = fifo.try_pop(|popped| match popped {
+    let popped = fifo.try_pop(|popped| {
+        before();
+        apply(&known, popped);
+        after();
+    });
+    popped.expect("queue open").is_some()
+}
+
+fn apply(known: &Known, popped: Popped<String>) {
+    match popped {
         Popped::ReplacedAll(r) => {
             let keep: HashSet<&str> = r.items.iter().map(|o| key_of(o)).collect();
             for gone in known.list().into_iter().filter(|o| !keep.contains(key_of(o))) {
@@ -235,8 +291,7 @@ fn pop_apply(fifo: &DeltaFifo<String, Arc<Known>>) -> bool {
                 }
             }
         }
-    });
-    popped.expect("queue open").is_some()
+    }
 }
 
 /// Pops one entry and applies it to the known store, as an informer does.
@@ -293,43 +348,45 @@ proptest! {
         prop_assert_eq!(held, model.known.values().cloned().collect::<Vec<_>>());
     }
 
-    /// Whatever the interleaving of changes and pops, and in both replace modes, a consumer
-    /// that drains the queue ends with exactly the collection the changes describe.
+    /// Whatever the interleaving of changes and pops (including changes made while a
+    /// handler runs, before and after it applied its entry), and in both replace modes, a
+    /// consumer that drains the queue ends with exactly the collection the changes describe.
     #[test]
     fn a_draining_consumer_converges_to_the_described_state(
-        ops in proptest::collection::vec(op(), 1..80),
+        steps in proptest::collection::vec(step(), 1..60),
         atomic in any::<bool>(),
     ) {
         let known = Arc::new(Known::default());
         let options = DeltaFifoOptions::default().with_atomic_replace(atomic);
         let fifo = DeltaFifo::with_known_objects(key_fn(), Arc::clone(&known), options);
         let mut truth = BTreeMap::new();
-        for op in &ops {
-            match op {
-                Op::Add(k, v) | Op::Update(k, v) => {
-                    truth.insert(format!("k{k}"), object(*k, *v));
-                    let o = Arc::new(object(*k, *v));
-                    if matches!(op, Op::Add(..)) { fifo.add(o).unwrap() } else { fifo.update(o).unwrap() }
+        let mut populated = false;
+        for step in &steps {
+            match step {
+                Step::Op(Op::Pop) => {
+                    pop_apply_around(&fifo, &mut || {}, &mut || {});
                 }
-                Op::Delete(k, v) => {
-                    truth.remove(&format!("k{k}"));
-                    fifo.delete(Arc::new(object(*k, *v))).unwrap();
+                Step::Op(op) => {
+                    populated |= !matches!(op, Op::Resync);
+                    run_op(&fifo, &mut truth, op);
                 }
-                Op::Replace(items) => {
-                    truth = items.iter().map(|(k, v)| (format!("k{k}"), object(*k, *v))).collect();
-                    fifo.replace(items.iter().map(|(k, v)| Arc::new(object(*k, *v))).collect(), Version::from("1")).unwrap();
-                }
-                Op::Resync => fifo.resync().unwrap(),
-                Op::Pop => {
-                    pop_apply(&fifo);
+                Step::PopAround(before, after) => {
+                    let truth = std::cell::RefCell::new(&mut truth);
+                    let popped = pop_apply_around(
+                        &fifo,
+                        &mut || before.iter().for_each(|op| run_op(&fifo, &mut truth.borrow_mut(), op)),
+                        &mut || after.iter().for_each(|op| run_op(&fifo, &mut truth.borrow_mut(), op)),
+                    );
+                    if popped {
+                        populated |= before.iter().chain(after).any(|op| !matches!(op, Op::Resync));
+                    }
                 }
             }
         }
-        while pop_apply(&fifo) {}
+        while pop_apply_around(&fifo, &mut || {}, &mut || {}) {}
         let mut held: Vec<String> = known.list().iter().map(|o| o.to_string()).collect();
         held.sort();
         prop_assert_eq!(held, truth.values().cloned().collect::<Vec<_>>());
-        let populated = ops.iter().any(|op| !matches!(op, Op::Resync | Op::Pop));
         prop_assert_eq!(fifo.has_synced(), populated);
     }
 
