@@ -47,6 +47,7 @@ use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, Queu
 /// 9. `has_synced` is true once the first `replace` was called and every entry it queued
 ///    has been popped and its handler has returned. If the first change is an `add`,
 ///    `update` or `delete` instead, the queue counts as synced at once (as in client-go).
+///    An atomic replace that drops a still-queued initial list becomes the initial list.
 /// 10. `close` wakes every waiting pop; later changes fail with [`StoreError::Closed`].
 /// 11. [`Capacity`] says what happens when many keys are queued; nothing ever blocks.
 /// 12. The known-objects store is read with the queue lock held (the lock order is always
@@ -442,7 +443,8 @@ where
         if state.closed {
             return Err(StoreError::Closed);
         }
-        let initial = !state.populated;
+        // Dropping a still-queued initial list makes this list the initial one.
+        let initial = !state.populated || state.initial_queued > 0;
         state.populated = true;
         state.items.clear();
         state.queue.clear();

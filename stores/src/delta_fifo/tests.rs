@@ -495,3 +495,13 @@ fn delete_is_queued_while_an_atomic_replace_is_pending() {
     fifo.delete(obj("a=1")).unwrap();
     assert_eq!(fifo.len(), 2, "the replace adds \"a\", the deletion must follow it");
 }
+
+#[test]
+fn an_atomic_replace_that_drops_the_queued_initial_list_becomes_the_initial_list() {
+    let fifo = DeltaFifo::with_options(key_fn(), DeltaFifoOptions::default().with_atomic_replace(true));
+    fifo.replace(vec![obj("a=1")], Version::from("1")).unwrap();
+    fifo.replace(vec![obj("a=2")], Version::from("2")).unwrap();
+    assert!(!fifo.has_synced());
+    assert!(fifo.try_pop(|p| p.is_initial()).unwrap().unwrap());
+    assert!(fifo.has_synced());
+}
