@@ -1,5 +1,12 @@
 //! Building a `kube::Client` the way the `kube` crate does: kubeconfig (`$KUBECONFIG` or
 //! `~/.kube/config`) or in-cluster service-account configuration.
+//!
+//! One difference: these clients have the `kube` client's own retry layer turned off
+//! (`Config::default_retry = false`). That layer retries 429 / 503 / 504 answers up to 15
+//! times with exponential backoff before the caller sees them, which delays the reflector's
+//! own decisions: a "too large resource version" answer is a 504 that must quickly lead to a
+//! consistent relist, and the reflector already backs off (with jitter and a cap) on
+//! transient errors. A `kube::Client` built elsewhere works too, only slower to react.
 
 use std::path::{Path, PathBuf};
 
@@ -37,10 +44,12 @@ pub enum ClientError {
     Build(#[source] kube::Error),
 }
 
-/// A client from the environment, exactly as `kube::Client::try_default` does it: the
+/// A client from the environment, configured as `kube::Client::try_default` does it: the
 /// kubeconfig (`$KUBECONFIG`, else `~/.kube/config`), else the in-cluster service account.
 pub async fn default_client() -> Result<Client, ClientError> {
-    Client::try_default().await.map_err(ClientError::Infer)
+    let mut config = Config::infer().await.map_err(|e| ClientError::Infer(kube::Error::InferConfig(e)))?;
+    config.default_retry = false;
+    Client::try_from(config).map_err(ClientError::Build)
 }
 
 /// A client from one kubeconfig file and context (`None`: its current context).
@@ -48,10 +57,9 @@ pub async fn client_from_kubeconfig(path: &Path, context: Option<&str>) -> Resul
     let kubeconfig =
         Kubeconfig::read_from(path).map_err(|source| ClientError::Read { path: path.to_path_buf(), source })?;
     let options = KubeConfigOptions { context: context.map(str::to_string), ..KubeConfigOptions::default() };
-    let config = Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|source| ClientError::Context {
-        path: path.to_path_buf(),
-        context: context.map(str::to_string),
-        source,
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|source| {
+        ClientError::Context { path: path.to_path_buf(), context: context.map(str::to_string), source }
     })?;
+    config.default_retry = false;
     Client::try_from(config).map_err(ClientError::Build)
 }

@@ -141,6 +141,12 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
         let mut response = (code, body).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // The real server turns `details.retryAfterSeconds` into a Retry-After header.
+        if let Some(seconds) = self.details.as_ref().and_then(|d| d["retryAfterSeconds"].as_u64())
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         response
     }
 }
