@@ -505,3 +505,16 @@ fn an_atomic_replace_that_drops_the_queued_initial_list_becomes_the_initial_list
     assert!(fifo.try_pop(|p| p.is_initial()).unwrap().unwrap());
     assert!(fifo.has_synced());
 }
+
+#[test]
+fn a_panicking_handler_releases_its_key_and_counts_as_handled() {
+    let fifo = DeltaFifo::new(key_fn());
+    fifo.replace(vec![obj("a=1")], Version::from("1")).unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fifo.try_pop(|_| -> () { panic!("handler bug") }).unwrap();
+    }));
+    assert!(panicked.is_err());
+    assert!(fifo.has_synced());
+    fifo.add(obj("a=2")).unwrap();
+    assert_eq!(pop_now(&fifo).1, vec!["Added:a=2".to_string()], "the key is not stuck in flight");
+}

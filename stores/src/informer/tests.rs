@@ -238,6 +238,25 @@ async fn a_subscriber_over_its_buffer_limit_is_cut_off_without_blocking_others()
 }
 
 #[tokio::test]
+async fn an_unread_subscriber_buffers_without_holding_up_the_informer() {
+    let source = MemorySource::new();
+    let (running, _) = Running::start(&source, config(), false);
+    assert!(running.handle.wait_synced().await);
+    let idle = running.handle.subscribe();
+    let mut reader = running.handle.subscribe();
+    for i in 0..500 {
+        running.source.put(format!("k{i}"), i);
+    }
+    for _ in 0..500 {
+        next(&mut reader).await;
+    }
+    assert_eq!(idle.buffered(), 500, "the idle subscriber holds every event, unread");
+    assert!(!idle.is_lagged());
+    assert_eq!(running.handle.store().list().len(), 500);
+    running.stop().await;
+}
+
+#[tokio::test]
 async fn handler_task_calls_the_callbacks() {
     #[derive(Default)]
     struct Counts(u32, u32, u32);
