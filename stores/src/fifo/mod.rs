@@ -51,6 +51,32 @@ use crate::{Capacity, QueueClosed, QueueStats};
 /// 8. `close` wakes every waiting pop; later changes fail with [`StoreError::Closed`].
 /// 9. [`Capacity::Reject`] refuses a new key while `n` keys are queued (queued keys can still
 ///    be updated, `replace` is always accepted); [`Capacity::Soft`] only counts.
+///
+/// # Example
+///
+/// A consumer thread pops while the producer keeps changing objects:
+///
+/// ```
+/// use std::sync::Arc;
+/// use informer_core::{KeyFn, ObjectKey, Store, Version};
+/// use informer_stores::Fifo;
+///
+/// let fifo = Arc::new(Fifo::new(KeyFn::new(|s: &String| Ok(ObjectKey::new(s)))));
+/// let consumer = std::thread::spawn({
+///     let fifo = Arc::clone(&fifo);
+///     move || {
+///         let mut seen = Vec::new();
+///         while let Ok(object) = fifo.pop_blocking(|o| o.to_string()) {
+///             seen.push(object);
+///         }
+///         seen // the queue was closed and drained
+///     }
+/// });
+/// fifo.replace(vec![Arc::new("pod-a".to_string()), Arc::new("pod-b".to_string())], Version::from("1")).unwrap();
+/// fifo.close();
+/// assert_eq!(consumer.join().unwrap(), vec!["pod-a", "pod-b"]);
+/// assert!(fifo.has_synced());
+/// ```
 pub struct Fifo<T> {
     key_fn: KeyFn<T>,
     capacity: Capacity,

@@ -70,6 +70,41 @@ pub use rate_limit::{ExponentialBackoff, MaxOf, RateLimiter, TokenBucket};
 /// 8. `add_after` needs a Tokio runtime for its timer: the one current at the call, else the
 ///    one current when the queue was created; with neither, the key is added at once (and a
 ///    warning logged) rather than lost.
+///
+/// # Example
+///
+/// Two workers share a queue; a key is never processed by both at once:
+///
+/// ```
+/// use informer_stores::WorkQueue;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let queue: WorkQueue<String> = WorkQueue::new();
+/// let workers: Vec<_> = (0..2)
+///     .map(|_| {
+///         let queue = queue.clone();
+///         tokio::spawn(async move {
+///             let mut handled = 0;
+///             while let Some(key) = queue.get().await {
+///                 // ... reconcile `key` from an informer's store ...
+///                 handled += 1;
+///                 queue.done(&key);
+///             }
+///             handled
+///         })
+///     })
+///     .collect();
+/// for key in ["default/a", "default/b", "default/a"] {
+///     queue.add(key.to_string());
+/// }
+/// queue.shut_down_with_drain().await;
+/// let mut handled = 0;
+/// for worker in workers {
+///     handled += worker.await.unwrap();
+/// }
+/// assert_eq!(handled, 2, "\"default/a\" was queued once");
+/// # }
+/// ```
 pub struct WorkQueue<K, R = ExponentialBackoff<K>> {
     inner: Arc<Inner<K, R>>,
 }
