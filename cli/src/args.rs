@@ -1,0 +1,271 @@
+//! Command-line arguments (clap derive) and the small value types they parse into.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::source_spec::SourceSpec;
+
+const AFTER_HELP: &str = "\
+Examples:
+  informer mirror memory://demo --once
+  informer mirror 'memory://demo?objects=10000&rate=500' --events
+  informer mirror etcd://127.0.0.1:2379/app/ --snapshot app.json --metrics 127.0.0.1:9100
+  informer mirror kube://v1/pods --index node=/spec/nodeName --query node=node-1 --once
+  informer mirror 'kube://apps/v1/deployments?namespace=default' --transform strip-managed-fields
+  informer mirror etcd2+http://127.0.0.1:2379/v2/keys/app --snapshot app.json
+  informer mirror consul+http://127.0.0.1:8500/v1/kv/app/ --events
+  informer mirror http://127.0.0.1:8080/items --items /items --key /id --index-header X-Index
+
+Exit codes: 0 done, 2 bad arguments or unreadable SOURCE, 1 failure at run time after retries.
+Logs go to stderr; RUST_LOG sets their level (e.g. RUST_LOG=debug).";
+
+/// `informer`: keep a local, always-current mirror of a remote collection.
+#[derive(Debug, Parser)]
+#[command(name = "informer", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Keep a local mirror of SOURCE and show it (--once, --events, --query) or write it (--snapshot).
+    #[command(after_help = AFTER_HELP)]
+    Mirror(MirrorArgs),
+}
+
+/// Arguments of `informer mirror`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MirrorArgs {
+    /// What to mirror: memory://demo[?objects=N&rate=N&seed=N],
+    /// etcd://HOST:PORT[,HOST:PORT...]/PREFIX,
+    /// kube://[GROUP/]VERSION/RESOURCE[?namespace=NS&labelSelector=SEL&fieldSelector=SEL],
+    /// etcd2+http://HOST:PORT/v2/keys/DIR, consul+http://HOST:PORT/v1/kv/PREFIX, or http(s)://URL.
+    #[arg(value_name = "SOURCE", value_parser = SourceArg::parse)]
+    pub source: SourceArg,
+
+    /// Finish the initial sync, write the snapshot (to --snapshot FILE, or stdout) and exit.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Keep FILE equal to the mirror: written atomically after the initial sync, after changes,
+    /// and once more on SIGINT/SIGTERM.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+
+    /// Write the snapshot at most this often while changes arrive.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    pub snapshot_interval: Duration,
+
+    /// Print one JSON line per change on stdout: {"type": ADDED|MODIFIED|DELETED|SYNCED|RELISTED,
+    /// "key": ..., "version": ...}.
+    #[arg(long)]
+    pub events: bool,
+
+    /// Build an index NAME over the value at JSONPOINTER of each object (repeatable), e.g.
+    /// node=/spec/nodeName. Arrays index every element.
+    #[arg(long = "index", value_name = "NAME=JSONPOINTER", value_parser = IndexSpec::parse)]
+    pub indexes: Vec<IndexSpec>,
+
+    /// After the initial sync, print the keys whose index NAME has VALUE (repeatable).
+    #[arg(long = "query", value_name = "NAME=VALUE", value_parser = QuerySpec::parse)]
+    pub queries: Vec<QuerySpec>,
+
+    /// Objects per list page.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: Option<u32>,
+
+    /// Re-deliver the mirror to its stores this often (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub resync: Option<Duration>,
+
+    /// Change objects before they are stored (repeatable).
+    #[arg(long = "transform", value_name = "TRANSFORM", value_enum)]
+    pub transforms: Vec<TransformArg>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+
+    /// Give up (exit 1) after this many consecutive failed requests; default: retry forever.
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
+
+    /// The longest wait between retries.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub max_backoff: Duration,
+
+    /// HTTP sources: JSON pointer to the array of items in a response (default: the response is the array).
+    #[arg(long, value_name = "JSONPOINTER", value_parser = parse_pointer)]
+    pub items: Option<String>,
+
+    /// HTTP sources: JSON pointer to an item's key inside the item.
+    #[arg(long, value_name = "JSONPOINTER", value_parser = parse_pointer)]
+    pub key: Option<String>,
+
+    /// HTTP sources: the response header that carries the collection's index (version).
+    #[arg(long, value_name = "HEADER")]
+    pub index_header: Option<String>,
+}
+
+/// The SOURCE argument: the text as given and its parsed form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceArg {
+    /// The SOURCE exactly as given (written into snapshots).
+    pub text: String,
+    /// The parsed form.
+    pub spec: SourceSpec,
+}
+
+impl SourceArg {
+    /// Parses a SOURCE, keeping its text.
+    pub fn parse(text: &str) -> Result<Self, crate::source_spec::SpecError> {
+        Ok(Self { text: text.to_string(), spec: SourceSpec::parse(text)? })
+    }
+}
+
+/// A `--transform` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransformArg {
+    /// Drop `metadata.managedFields` from Kubernetes objects.
+    StripManagedFields,
+}
+
+/// `--index NAME=JSONPOINTER`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// The index name used by `--query`.
+    pub name: String,
+    /// An RFC 6901 JSON pointer (`""` or starting with `/`).
+    pub pointer: String,
+}
+
+impl IndexSpec {
+    /// Parses `NAME=JSONPOINTER`.
+    ///
+    /// ```
+    /// let spec = informer_cli::args::IndexSpec::parse("node=/spec/nodeName").unwrap();
+    /// assert_eq!((spec.name.as_str(), spec.pointer.as_str()), ("node", "/spec/nodeName"));
+    /// assert!(informer_cli::args::IndexSpec::parse("node").is_err());
+    /// ```
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let Some((name, pointer)) = s.split_once('=') else {
+            return Err(format!("`{s}` has no `=`; expected NAME=JSONPOINTER, e.g. node=/spec/nodeName"));
+        };
+        check_name(name, "NAME=JSONPOINTER, e.g. node=/spec/nodeName")?;
+        let pointer = parse_pointer(pointer)?;
+        Ok(Self { name: name.to_string(), pointer })
+    }
+}
+
+/// `--query NAME=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerySpec {
+    /// An index name given with `--index`.
+    pub name: String,
+    /// The value to look up.
+    pub value: String,
+}
+
+impl QuerySpec {
+    /// Parses `NAME=VALUE`.
+    ///
+    /// ```
+    /// let q = informer_cli::args::QuerySpec::parse("node=node-1").unwrap();
+    /// assert_eq!((q.name.as_str(), q.value.as_str()), ("node", "node-1"));
+    /// ```
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let Some((name, value)) = s.split_once('=') else {
+            return Err(format!("`{s}` has no `=`; expected NAME=VALUE, e.g. node=node-1"));
+        };
+        check_name(name, "NAME=VALUE, e.g. node=node-1")?;
+        Ok(Self { name: name.to_string(), value: value.to_string() })
+    }
+}
+
+fn check_name(name: &str, form: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("the NAME before `=` is empty; expected {form}"));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+        return Err(format!("index name `{name}` may hold only letters, digits, `-`, `_` and `.`; expected {form}"));
+    }
+    Ok(())
+}
+
+/// Checks an RFC 6901 JSON pointer: empty, or `/`-separated tokens where `~` is `~0` or `~1`.
+pub fn parse_pointer(s: &str) -> Result<String, String> {
+    if !s.is_empty() && !s.starts_with('/') {
+        return Err(format!("JSON pointer `{s}` must start with `/`, e.g. /spec/nodeName"));
+    }
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err(format!("JSON pointer `{s}`: `~` must be followed by 0 or 1 (`~0` is `~`, `~1` is `/`)"));
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// Parses a human duration such as `200ms`, `30s`, `5m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); e.g. 200ms, 30s, 5m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn index_spec_rejects_missing_equals_empty_name_and_relative_pointer() {
+        assert!(IndexSpec::parse("node").unwrap_err().contains("NAME=JSONPOINTER"));
+        assert!(IndexSpec::parse("=/a").unwrap_err().contains("empty"));
+        assert!(IndexSpec::parse("node=spec/nodeName").unwrap_err().contains("must start with `/`"));
+        assert!(IndexSpec::parse("node=/a~2").unwrap_err().contains("~0"));
+        assert_eq!(IndexSpec::parse("all=").unwrap().pointer, "");
+    }
+
+    #[test]
+    fn mirror_arguments_parse_with_defaults() {
+        let cli = Cli::try_parse_from(["informer", "mirror", "memory://demo"]).unwrap();
+        let Command::Mirror(args) = cli.command;
+        assert_eq!(args.snapshot_interval, Duration::from_millis(200));
+        assert!(!args.once && !args.events && args.indexes.is_empty());
+    }
+
+    #[test]
+    fn repeatable_options_collect_every_value() {
+        let cli = Cli::try_parse_from([
+            "informer",
+            "mirror",
+            "memory://demo",
+            "--index",
+            "node=/node",
+            "--index",
+            "app=/labels/app",
+            "--query",
+            "node=node-01",
+            "--transform",
+            "strip-managed-fields",
+            "--resync",
+            "5m",
+        ])
+        .unwrap();
+        let Command::Mirror(args) = cli.command;
+        assert_eq!(args.indexes.len(), 2);
+        assert_eq!(args.queries[0].value, "node-01");
+        assert_eq!(args.transforms, [TransformArg::StripManagedFields]);
+        assert_eq!(args.resync, Some(Duration::from_secs(300)));
+    }
+}

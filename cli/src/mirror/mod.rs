@@ -1,0 +1,146 @@
+//! [`run_mirror`]: the one code path every backend shares.
+//!
+//! ```text
+//!  source ─► CountingSource ─► Reflector ─► MirrorStore ─┬─► sorted mirror ─► snapshot writer
+//!            (progress)                     (--events)   └─► Indexer (--index, --query)
+//!                      handle + counters ─► metrics server, progress display
+//! ```
+//!
+//! A backend only supplies a [`ListerWatcher`] and an [`ObjectAdapter`] (how to key an
+//! object, render it as JSON, and read its version); everything else is here.
+
+mod counting;
+mod index;
+mod run;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use informer_core::{KeyFn, ReflectorError, Version};
+use serde_json::Value;
+
+pub use counting::{CountingSource, ListProgress};
+pub use index::{JsonIndex, pointer_values};
+pub use run::run_mirror;
+pub use store::MirrorStore;
+
+use crate::args::{IndexSpec, QuerySpec};
+
+type JsonFn<T> = dyn Fn(&T) -> Value + Send + Sync;
+type VersionFn<T> = dyn Fn(&T) -> Option<Version> + Send + Sync;
+
+/// How the command sees one backend's objects: their key, their JSON form (for snapshots,
+/// indexes and `--events`), and their version.
+///
+/// ```
+/// use informer_cli::mirror::ObjectAdapter;
+/// use informer_core::{KeyFn, ObjectKey, Version};
+/// let adapter = ObjectAdapter::new(KeyFn::new(|s: &String| Ok(ObjectKey::new(s))), |s: &String| s.len().into())
+///     .with_version(|s: &String| Some(Version::new(s)));
+/// assert_eq!(adapter.to_json(&"abc".to_string()), serde_json::json!(3));
+/// ```
+pub struct ObjectAdapter<T> {
+    /// The key function.
+    pub key: KeyFn<T>,
+    to_json: Arc<JsonFn<T>>,
+    version: Option<Arc<VersionFn<T>>>,
+}
+
+impl<T> Clone for ObjectAdapter<T> {
+    fn clone(&self) -> Self {
+        Self { key: self.key.clone(), to_json: Arc::clone(&self.to_json), version: self.version.clone() }
+    }
+}
+
+impl<T> ObjectAdapter<T> {
+    /// An adapter from a key function and a JSON rendering.
+    pub fn new(key: KeyFn<T>, to_json: impl Fn(&T) -> Value + Send + Sync + 'static) -> Self {
+        Self { key, to_json: Arc::new(to_json), version: None }
+    }
+
+    /// Reads each object's version (its last change), shown in `--events` lines.
+    #[must_use]
+    pub fn with_version(mut self, version: impl Fn(&T) -> Option<Version> + Send + Sync + 'static) -> Self {
+        self.version = Some(Arc::new(version));
+        self
+    }
+
+    /// The object as JSON.
+    pub fn to_json(&self, object: &T) -> Value {
+        (self.to_json)(object)
+    }
+
+    /// The object's version, if the adapter knows how to read one.
+    pub fn version(&self, object: &T) -> Option<Version> {
+        self.version.as_ref().and_then(|f| f(object))
+    }
+
+    /// True if two states of one object are the same: equal versions when both have one,
+    /// else equal JSON.
+    pub fn same(&self, a: &T, b: &T) -> bool {
+        match (self.version(a), self.version(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => self.to_json(a) == self.to_json(b),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for ObjectAdapter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectAdapter").field("has_version", &self.version.is_some()).finish()
+    }
+}
+
+/// Everything `run_mirror` needs besides the source; built from the command line.
+#[derive(Debug, Clone)]
+pub struct MirrorOptions {
+    /// The SOURCE as given, written into snapshots.
+    pub source: String,
+    /// Exit after the initial sync, writing the snapshot.
+    pub once: bool,
+    /// The snapshot file, if any.
+    pub snapshot: Option<PathBuf>,
+    /// Minimum time between two snapshot writes.
+    pub snapshot_interval: Duration,
+    /// Print event lines.
+    pub events: bool,
+    /// Indexes to build.
+    pub indexes: Vec<IndexSpec>,
+    /// Queries to answer after the initial sync.
+    pub queries: Vec<QuerySpec>,
+    /// Where to serve metrics.
+    pub metrics: Option<SocketAddr>,
+    /// The reflector's configuration (page size, resync, backoff).
+    pub reflector: informer_core::ReflectorConfig,
+}
+
+/// Why `informer mirror` failed; [`MirrorError::exit_code`] maps it to the process exit code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MirrorError {
+    /// Bad arguments or an unreadable SOURCE (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The reflector gave up after `--max-retries` consecutive failures (exit code 1).
+    #[error(transparent)]
+    GaveUp(#[from] ReflectorError),
+    /// The snapshot could not be written (exit code 1).
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    /// Anything else that failed while running (exit code 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl MirrorError {
+    /// 2 for usage errors, 1 for failures at run time.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}

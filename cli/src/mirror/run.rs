@@ -1,0 +1,254 @@
+//! The run loop of `informer mirror`: sync, answer queries, keep the snapshot current, stop
+//! cleanly on SIGINT/SIGTERM.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use informer_core::{CancellationToken, ListerWatcher, Reflector, ReflectorError, ReflectorHandle, Store};
+use serde_json::json;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::{CountingSource, JsonIndex, ListProgress, MirrorError, MirrorOptions, MirrorStore, ObjectAdapter};
+use crate::metrics::{self, MetricsView};
+use crate::output::Output;
+use crate::progress::SyncProgress;
+use crate::snapshot;
+
+/// SIGINT and SIGTERM, listened to from the start so a signal during the initial sync counts.
+struct Shutdown {
+    term: Signal,
+    int: Signal,
+}
+
+impl Shutdown {
+    fn new() -> Result<Self, MirrorError> {
+        let listen = |kind| signal(kind).map_err(|e| MirrorError::Runtime(format!("cannot listen for signals: {e}")));
+        Ok(Self { term: listen(SignalKind::terminate())?, int: listen(SignalKind::interrupt())? })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Mirrors `source` as the options say, until `--once` is done, a signal arrives, or the
+/// reflector gives up. `output` receives every stdout line (events, queries, a `--once`
+/// snapshot without `--snapshot`).
+pub async fn run_mirror<L: ListerWatcher>(
+    source: L,
+    adapter: ObjectAdapter<L::Object>,
+    options: &MirrorOptions,
+    output: &Output,
+) -> Result<(), MirrorError> {
+    let mut shutdown = Shutdown::new()?;
+    let counts = Arc::new(ListProgress::default());
+    let index =
+        (!options.indexes.is_empty()).then(|| Arc::new(JsonIndex::new(adapter.clone(), options.indexes.clone())));
+    let forward = index.clone().map(|i| Box::new(i) as Box<dyn Store<Object = L::Object>>);
+    let store = Arc::new(MirrorStore::new(adapter, forward, options.events.then(|| output.clone())));
+    let reflector =
+        Reflector::new(CountingSource::new(source, Arc::clone(&counts)), Arc::clone(&store), options.reflector.clone());
+    let handle = reflector.handle();
+    store.set_handle(handle.clone());
+    let metrics_task = start_metrics(options, &handle, &store).await?;
+    let _metrics_guard = AbortOnDrop(metrics_task);
+
+    let cancel = CancellationToken::new();
+    let mut reflector_task = tokio::spawn(reflector.run(cancel.clone()));
+    let progress = SyncProgress::start(handle.source_name(), Arc::clone(&counts));
+
+    tokio::select! {
+        synced = handle.wait_synced() => {
+            if !synced {
+                return finish_reflector(reflector_task.await);
+            }
+        }
+        signal = shutdown.recv() => {
+            info!(signal, "stopping before the initial sync finished; no snapshot written");
+            drop(progress);
+            cancel.cancel();
+            return finish_reflector(reflector_task.await);
+        }
+    }
+    progress.finish(&format!(
+        "synced {} objects at version {}",
+        store.len(),
+        handle.last_synced_version().as_deref().unwrap_or("")
+    ));
+    info!(source = handle.source_name(), objects = store.len(), "initial sync done");
+
+    if let Some(index) = &index {
+        answer_queries(index, options, output)?;
+    }
+
+    if options.once {
+        let result = write_snapshot(&store, &handle, &options.source, Target::of(options, output)).await;
+        cancel.cancel();
+        finish_reflector(reflector_task.await)?;
+        return result;
+    }
+
+    let writer_cancel = CancellationToken::new();
+    let writer = options.snapshot.clone().map(|path| {
+        tokio::spawn(snapshot_loop(
+            Arc::clone(&store),
+            handle.clone(),
+            options.source.clone(),
+            options.snapshot_interval,
+            path,
+            writer_cancel.clone(),
+        ))
+    });
+    let outcome = tokio::select! {
+        result = &mut reflector_task => Some(result),
+        signal = shutdown.recv() => {
+            info!(signal, "stopping; writing the final snapshot");
+            None
+        }
+    };
+    cancel.cancel();
+    let reflector_result = match outcome {
+        Some(result) => result,
+        None => reflector_task.await,
+    };
+    writer_cancel.cancel();
+    if let Some(writer) = writer {
+        match writer.await {
+            Ok(Err(err)) => warn!(error = %err, "snapshot writer failed"),
+            Err(err) => warn!(error = %err, "snapshot writer stopped"),
+            Ok(Ok(())) => {}
+        }
+    }
+    // The reflector has stopped: the mirror and its version are final and consistent.
+    if options.snapshot.is_some() {
+        write_snapshot(&store, &handle, &options.source, Target::of(options, output)).await?;
+    }
+    finish_reflector(reflector_result)
+}
+
+struct AbortOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
+fn finish_reflector(result: Result<Result<(), ReflectorError>, tokio::task::JoinError>) -> Result<(), MirrorError> {
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(MirrorError::GaveUp(err)),
+        Err(err) => Err(MirrorError::Runtime(format!("the reflector task failed: {err}"))),
+    }
+}
+
+async fn start_metrics<T: Send + Sync + 'static>(
+    options: &MirrorOptions,
+    handle: &ReflectorHandle,
+    store: &Arc<MirrorStore<T>>,
+) -> Result<Option<JoinHandle<()>>, MirrorError> {
+    let Some(addr) = options.metrics else { return Ok(None) };
+    let listener = metrics::bind(addr)
+        .await
+        .map_err(|e| MirrorError::Usage(format!("--metrics {addr}: cannot listen on {addr}: {e}")))?;
+    info!(addr = %listener.local_addr().unwrap_or(addr), "serving metrics at /metrics");
+    let (handle, store) = (handle.clone(), Arc::clone(store));
+    let view = Arc::new(move || MetricsView {
+        reflector: handle.metrics(),
+        objects: store.len(),
+        synced: handle.has_synced(),
+    });
+    Ok(Some(tokio::spawn(metrics::serve(listener, view))))
+}
+
+fn answer_queries<T: Send + Sync + 'static>(
+    index: &JsonIndex<T>,
+    options: &MirrorOptions,
+    output: &Output,
+) -> Result<(), MirrorError> {
+    for query in &options.queries {
+        let keys = index
+            .by_index(&query.name, &query.value)
+            .map_err(|e| MirrorError::Usage(format!("--query {}={}: {e}", query.name, query.value)))?;
+        let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        output.line(json!({"type": "QUERY", "index": query.name, "value": query.value, "keys": keys}).to_string());
+    }
+    Ok(())
+}
+
+/// Where a snapshot goes.
+enum Target {
+    File(std::path::PathBuf),
+    Stdout(Output),
+}
+
+impl Target {
+    fn of(options: &MirrorOptions, output: &Output) -> Self {
+        match &options.snapshot {
+            Some(path) => Self::File(path.clone()),
+            None => Self::Stdout(output.clone()),
+        }
+    }
+}
+
+/// Renders the mirror (version read before the items; see [`crate::snapshot`]) and writes it
+/// to the snapshot file or stdout.
+async fn write_snapshot<T: Send + Sync + 'static>(
+    store: &Arc<MirrorStore<T>>,
+    handle: &ReflectorHandle,
+    source: &str,
+    target: Target,
+) -> Result<(), MirrorError> {
+    let version = handle.last_synced_version();
+    let items = store.sorted();
+    let store = Arc::clone(store);
+    let source = source.to_string();
+    let task = tokio::task::spawn_blocking(move || {
+        let bytes = snapshot::render(&source, version.as_ref(), &items, |o| store.adapter().to_json(o));
+        match target {
+            Target::File(path) => write_file(&path, &bytes, items.len()),
+            Target::Stdout(output) => {
+                output.line(String::from_utf8_lossy(bytes.trim_ascii_end()).into_owned());
+                Ok(())
+            }
+        }
+    });
+    task.await.map_err(|e| MirrorError::Runtime(format!("snapshot task failed: {e}")))?
+}
+
+fn write_file(path: &Path, bytes: &[u8], objects: usize) -> Result<(), MirrorError> {
+    snapshot::write_atomic(path, bytes)?;
+    tracing::debug!(path = %path.display(), objects, bytes = bytes.len(), "snapshot written");
+    Ok(())
+}
+
+/// Writes the snapshot after the initial sync, then after changes, at most once per
+/// `snapshot_interval`, until cancelled (the caller writes the final one).
+async fn snapshot_loop<T: Send + Sync + 'static>(
+    store: Arc<MirrorStore<T>>,
+    handle: ReflectorHandle,
+    source: String,
+    interval: std::time::Duration,
+    path: std::path::PathBuf,
+    cancel: CancellationToken,
+) -> Result<(), MirrorError> {
+    loop {
+        let seen = store.change_count();
+        write_snapshot(&store, &handle, &source, Target::File(path.clone())).await?;
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(interval) => {}
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            _ = store.changed_since(seen) => {}
+        }
+    }
+}

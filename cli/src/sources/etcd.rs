@@ -1,0 +1,53 @@
+//! `etcd://HOST:PORT[,...]/PREFIX`: an etcd v3 key prefix, values as raw bytes.
+
+use base64::Engine;
+use informer_core::{KeyFn, Version};
+use informer_etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, RawCodec};
+use serde_json::{Map, Value, json};
+
+use crate::mirror::{MirrorError, MirrorOptions, ObjectAdapter, run_mirror};
+use crate::output::Output;
+use crate::source_spec::EtcdSpec;
+
+/// The snapshot form of an etcd key-value: `{"value": "<UTF-8 text>", "create_revision": N,
+/// "mod_revision": N, "version": N, "lease": N}`, with `"value_base64"` instead of `"value"`
+/// when the bytes are not UTF-8.
+///
+/// ```
+/// use informer_core::ObjectKey;
+/// use informer_etcd::EtcdKeyValue;
+/// let kv = EtcdKeyValue { key: ObjectKey::from("/a"), raw_key: b"/a".to_vec(), value: vec![0xff],
+///     create_revision: 2, mod_revision: 3, version: 2, lease: 0 };
+/// let json = informer_cli::sources::etcd::key_value_json(&kv);
+/// assert_eq!(json["value_base64"], "/w==");
+/// assert_eq!(json["mod_revision"], 3);
+/// ```
+pub fn key_value_json(kv: &EtcdKeyValue<Vec<u8>>) -> Value {
+    let mut object = Map::new();
+    match std::str::from_utf8(&kv.value) {
+        Ok(text) => object.insert("value".to_string(), json!(text)),
+        Err(_) => object
+            .insert("value_base64".to_string(), json!(base64::engine::general_purpose::STANDARD.encode(&kv.value))),
+    };
+    object.insert("create_revision".to_string(), json!(kv.create_revision));
+    object.insert("mod_revision".to_string(), json!(kv.mod_revision));
+    object.insert("version".to_string(), json!(kv.version));
+    object.insert("lease".to_string(), json!(kv.lease));
+    Value::Object(object)
+}
+
+/// How the command renders etcd key-values.
+pub fn adapter() -> ObjectAdapter<EtcdKeyValue<Vec<u8>>> {
+    ObjectAdapter::new(KeyFn::keyed(), key_value_json)
+        .with_version(|kv: &EtcdKeyValue<Vec<u8>>| Some(Version::new(kv.mod_revision.to_string())))
+}
+
+/// Connects to the endpoints and mirrors the prefix.
+pub async fn run(spec: &EtcdSpec, options: &MirrorOptions, output: &Output) -> Result<(), MirrorError> {
+    let endpoints: Vec<String> = spec.endpoints.iter().map(|e| e.to_string()).collect();
+    let config = EtcdConfig::new(endpoints, KeyRange::prefix(spec.prefix.as_bytes().to_vec()));
+    let source = EtcdSource::connect(config, RawCodec)
+        .await
+        .map_err(|e| MirrorError::Usage(format!("{}: {e}", options.source)))?;
+    run_mirror(source, adapter(), options, output).await
+}

@@ -1,0 +1,58 @@
+//! One module per SOURCE kind: each builds its backend's `ListerWatcher` and
+//! [`ObjectAdapter`](crate::mirror::ObjectAdapter), then calls
+//! [`run_mirror`](crate::mirror::run_mirror).
+
+pub mod etcd;
+pub mod kube;
+pub mod memory;
+
+use crate::args::{MirrorArgs, TransformArg};
+use crate::mirror::{MirrorError, MirrorOptions};
+use crate::output::Output;
+use crate::source_spec::SourceSpec;
+
+/// Runs `informer mirror` for the parsed arguments.
+pub async fn run(args: &MirrorArgs, options: &MirrorOptions, output: &Output) -> Result<(), MirrorError> {
+    check_kind_specific_options(args)?;
+    let strip = args.transforms.contains(&TransformArg::StripManagedFields);
+    match &args.source.spec {
+        SourceSpec::Memory(spec) => memory::run(spec, options, output).await,
+        SourceSpec::Etcd(spec) => etcd::run(spec, options, output).await,
+        SourceSpec::Kube(spec) => kube::run(spec, strip, options, output).await,
+        other @ (SourceSpec::Etcd2(_) | SourceSpec::Consul(_) | SourceSpec::Http(_)) => Err(MirrorError::Usage(
+            format!("{}: this build has no {} backend yet (the HTTP long-poll backend)", options.source, other.kind()),
+        )),
+    }
+}
+
+/// Options that only some kinds of SOURCE understand are refused elsewhere, instead of being
+/// silently ignored.
+fn check_kind_specific_options(args: &MirrorArgs) -> Result<(), MirrorError> {
+    let kind = args.source.spec.kind();
+    if !args.transforms.is_empty() && kind != "kube" {
+        return Err(MirrorError::Usage(format!(
+            "--transform strip-managed-fields applies to kube:// sources only, not {kind}; \
+             e.g. informer mirror kube://v1/pods --transform strip-managed-fields"
+        )));
+    }
+    let http_only = [
+        ("--items", args.items.is_some()),
+        ("--key", args.key.is_some()),
+        ("--index-header", args.index_header.is_some()),
+    ];
+    for (flag, given) in http_only {
+        if given && kind != "http" {
+            return Err(MirrorError::Usage(format!(
+                "{flag} applies to http(s):// sources only, not {kind}; \
+                 e.g. informer mirror http://127.0.0.1:8080/items --items /items --key /id --index-header X-Index"
+            )));
+        }
+    }
+    if let Some(query) = args.queries.iter().find(|q| !args.indexes.iter().any(|i| i.name == q.name)) {
+        return Err(MirrorError::Usage(format!(
+            "--query {}={}: no --index named `{}`; e.g. --index {}=/spec/nodeName --query {}={}",
+            query.name, query.value, query.name, query.name, query.name, query.value
+        )));
+    }
+    Ok(())
+}
