@@ -43,7 +43,9 @@ pub(crate) fn classify(err: etcd_client::Error, context: impl FnOnce() -> String
         etcd_client::Error::GRpcStatus(status) => {
             (status_kind(status.code(), status.message()), format!("{:?}: {}", status.code(), status.message()))
         }
-        etcd_client::Error::InvalidArgs(_) | etcd_client::Error::InvalidUri(_) => (ErrorKind::Permanent, err.to_string()),
+        etcd_client::Error::InvalidArgs(_) | etcd_client::Error::InvalidUri(_) => {
+            (ErrorKind::Permanent, err.to_string())
+        }
         _ => (ErrorKind::Transient, err.to_string()),
     };
     let hint = if kind == ErrorKind::Permanent && cause.contains("message length too large") {
@@ -90,7 +92,10 @@ mod tests {
     fn out_of_range_is_classified_by_message_not_code() {
         let compacted = "etcdserver: mvcc: required revision has been compacted";
         assert_eq!(status_kind(Code::OutOfRange, compacted), ErrorKind::Expired);
-        assert_eq!(status_kind(Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"), ErrorKind::Expired);
+        assert_eq!(
+            status_kind(Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
+            ErrorKind::Expired
+        );
         let too_large = "Error, decoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes";
         assert_eq!(status_kind(Code::OutOfRange, too_large), ErrorKind::Permanent);
         assert_eq!(status_kind(Code::OutOfRange, "something else"), ErrorKind::Transient);

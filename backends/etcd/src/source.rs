@@ -1,8 +1,8 @@
 //! [`EtcdSource`]: the [`ListerWatcher`] over an etcd key range.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use etcd_client::proto::PbKeyValue;
 use etcd_client::{Client, KvClient, MaintenanceClient, WatchClient};
@@ -128,9 +128,15 @@ impl<C: Codec> Inner<C> {
     pub(crate) fn decode(&self, kv: PbKeyValue) -> Result<EtcdKeyValue<C::Value>, ValueError> {
         let PbKeyValue { key, create_revision, mod_revision, version, value, lease } = kv;
         match self.codec.decode(value) {
-            Ok(value) => {
-                Ok(EtcdKeyValue { key: object_key(&key), raw_key: key, value, create_revision, mod_revision, version, lease })
-            }
+            Ok(value) => Ok(EtcdKeyValue {
+                key: object_key(&key),
+                raw_key: key,
+                value,
+                create_revision,
+                mod_revision,
+                version,
+                lease,
+            }),
             Err(reason) => Err(ValueError { key, revision: mod_revision, reason }),
         }
     }

@@ -43,7 +43,10 @@ pub(crate) async fn watch<C: Codec>(
     options: &WatchOptions,
 ) -> Result<WatchStream<EtcdKeyValue<C::Value>>, SourceError> {
     let revision: i64 = version.parse().map_err(|_| {
-        SourceError::expired(format!("{}: watch: version {version:?} is not an etcd revision; listing again", inner.name))
+        SourceError::expired(format!(
+            "{}: watch: version {version:?} is not an etcd revision; listing again",
+            inner.name
+        ))
     })?;
     let start = revision.saturating_add(1);
     let progress_every = match inner.config.progress_request_interval {
@@ -62,7 +65,10 @@ pub(crate) async fn watch<C: Codec>(
     let stream = match tokio::time::timeout(inner.config.request_timeout, created).await {
         Ok(stream) => stream.map_err(|e| classify(e, || context.clone()))?,
         Err(_) => {
-            return Err(SourceError::transient(format!("{context}: no answer within {:?}", inner.config.request_timeout)));
+            return Err(SourceError::transient(format!(
+                "{context}: no answer within {:?}",
+                inner.config.request_timeout
+            )));
         }
     };
     let (sender, responses) = stream.split();
@@ -211,7 +217,9 @@ impl<C: Codec> WatchState<C> {
         let inner = Arc::clone(&self.inner);
         match r#type {
             PUT => match inner.decode(kv) {
-                Ok(object) if object.version == 1 => self.pending.push_back(Ok(WatchEvent::Added { object, version: at })),
+                Ok(object) if object.version == 1 => {
+                    self.pending.push_back(Ok(WatchEvent::Added { object, version: at }))
+                }
                 Ok(object) => self.pending.push_back(Ok(WatchEvent::Modified { object, version: at })),
                 Err(err) => {
                     inner.value_failed(err)?;

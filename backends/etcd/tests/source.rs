@@ -121,7 +121,10 @@ async fn watch_reports_puts_deletes_with_previous_values_and_transactions_resume
             WatchEvent::Modified { object: a, version: v2 },
             WatchEvent::Deleted { object: b, version: v3 },
         ] => {
-            assert_eq!((c.key.as_str(), c.value.as_str(), v1.as_str()), ("/w/c", "3", (start + 1).to_string().as_str()));
+            assert_eq!(
+                (c.key.as_str(), c.value.as_str(), v1.as_str()),
+                ("/w/c", "3", (start + 1).to_string().as_str())
+            );
             assert_eq!((a.key.as_str(), a.value.as_str()), ("/w/a", "1b"));
             // Not the last event of its transaction: resuming from here replays the transaction.
             assert_eq!(v2.as_str(), (txn_revision - 1).to_string());
@@ -168,7 +171,8 @@ async fn watch_timeout_ends_the_stream_cleanly() {
 async fn undecodable_json_is_skipped_and_counted_with_key_and_revision() {
     let etcd = start_etcd();
     let client = client(&etcd.endpoint()).await;
-    put_all(&client, vec![("/j/good".into(), br#"{"port":80}"#.to_vec()), ("/j/bad".into(), b"{not json".to_vec())]).await;
+    put_all(&client, vec![("/j/good".into(), br#"{"port":80}"#.to_vec()), ("/j/bad".into(), b"{not json".to_vec())])
+        .await;
     let bad_revision = client.kv_client().get("/j/bad", None).await.unwrap().kvs()[0].mod_revision();
     let source = EtcdSource::connect(test_config(&etcd.endpoint(), "/j/"), JsonCodec::<Service>::new()).await.unwrap();
     let running = spawn_reflector(source.clone(), fast_config(100));

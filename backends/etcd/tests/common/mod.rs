@@ -150,7 +150,12 @@ where
 }
 
 /// Waits until the mirror equals the server's state under `prefix`, or panics with a diff summary.
-pub async fn assert_converges(client: &Client, prefix: &str, store: &MapStore<EtcdKeyValue<Vec<u8>>>, timeout: Duration) {
+pub async fn assert_converges(
+    client: &Client,
+    prefix: &str,
+    store: &MapStore<EtcdKeyValue<Vec<u8>>>,
+    timeout: Duration,
+) {
     let deadline = Instant::now() + timeout;
     loop {
         let server = server_state(client, prefix).await;
