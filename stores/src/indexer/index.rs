@@ -1,0 +1,72 @@
+//! One index: index value → set of object keys, kept in step with the items.
+
+use informer_core::ObjectKey;
+
+use super::IndexFn;
+use crate::cache::FastMap;
+
+/// The keys of the objects found under one index value.
+pub(crate) type KeySet = hashbrown::HashSet<ObjectKey>;
+
+/// One named index (client-go's `Index` plus its `IndexFunc`).
+pub(crate) struct Index<T> {
+    pub(crate) name: String,
+    pub(crate) func: IndexFn<T>,
+    /// Never holds an empty set: a value whose last key leaves is removed.
+    pub(crate) values: FastMap<Box<str>, KeySet>,
+}
+
+impl<T> Index<T> {
+    pub(crate) fn new(name: String, func: IndexFn<T>) -> Self {
+        Self { name, func, values: FastMap::default() }
+    }
+
+    /// Moves `key` from the values of `old` to the values of `new` (either may be absent).
+    /// Does nothing when both objects have the same values, the common case of an update.
+    pub(crate) fn update(&mut self, key: &ObjectKey, old: Option<&T>, new: Option<&T>) {
+        let old_values = old.map(|o| self.func.values(o)).unwrap_or_default();
+        let new_values = new.map(|o| self.func.values(o)).unwrap_or_default();
+        if old_values == new_values {
+            return;
+        }
+        for value in old_values.iter() {
+            if !new_values.contains(value) {
+                self.remove(key, value);
+            }
+        }
+        for value in new_values.iter() {
+            if !old_values.contains(value) {
+                self.insert(key, value);
+            }
+        }
+    }
+
+    /// Adds `key` under every value of `object`.
+    pub(crate) fn add(&mut self, key: &ObjectKey, object: &T) {
+        for value in self.func.values(object).iter() {
+            self.insert(key, value);
+        }
+    }
+
+    fn insert(&mut self, key: &ObjectKey, value: &str) {
+        match self.values.get_mut(value) {
+            Some(keys) => {
+                keys.insert(key.clone());
+            }
+            None => {
+                let mut keys = KeySet::default();
+                keys.insert(key.clone());
+                self.values.insert(Box::from(value), keys);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &ObjectKey, value: &str) {
+        if let Some(keys) = self.values.get_mut(value) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.values.remove(value);
+            }
+        }
+    }
+}
