@@ -1,8 +1,17 @@
 //! [`CountingSource`]: a pass-through [`ListerWatcher`] that counts listed pages and objects,
-//! so the progress display can show how far the initial list is.
+//! so the progress display can show how far the initial list is, and remembers the version of
+//! the watch event being handed to the reflector.
+//!
+//! The reflector applies each event to the store before it polls the stream again, so while
+//! the store handles an event, [`ListProgress::event_version`] is that event's version: the
+//! collection's version right after the change, which `--events` lines show (an object's own
+//! version is not the same thing for deletions).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use parking_lot::Mutex;
 
 use informer_core::{ListOptions, ListPage, ListerWatcher, SourceError, Version, WatchOptions, WatchStream};
 
@@ -11,6 +20,7 @@ use informer_core::{ListOptions, ListPage, ListerWatcher, SourceError, Version, 
 pub struct ListProgress {
     pages: AtomicU64,
     objects: AtomicU64,
+    event_version: Mutex<Option<Version>>,
 }
 
 impl ListProgress {
@@ -22,6 +32,22 @@ impl ListProgress {
     /// Objects received in list pages.
     pub fn objects(&self) -> u64 {
         self.objects.load(Ordering::Relaxed)
+    }
+
+    /// The version of the last watch event handed to the reflector.
+    pub fn event_version(&self) -> Option<Version> {
+        self.event_version.lock().clone()
+    }
+
+    fn track<T: Send + 'static>(self: &Arc<Self>, stream: WatchStream<T>) -> WatchStream<T> {
+        let me = Arc::clone(self);
+        stream
+            .inspect(move |item| {
+                if let Ok(event) = item {
+                    *me.event_version.lock() = Some(event.version().clone());
+                }
+            })
+            .boxed()
     }
 }
 
@@ -50,7 +76,7 @@ impl<L: ListerWatcher> ListerWatcher for CountingSource<L> {
     }
 
     async fn watch(&self, version: &Version, options: &WatchOptions) -> Result<WatchStream<L::Object>, SourceError> {
-        self.inner.watch(version, options).await
+        Ok(self.progress.track(self.inner.watch(version, options).await?))
     }
 
     async fn watch_list(
@@ -58,7 +84,7 @@ impl<L: ListerWatcher> ListerWatcher for CountingSource<L> {
         min_version: Option<&Version>,
         options: &WatchOptions,
     ) -> Result<WatchStream<L::Object>, SourceError> {
-        self.inner.watch_list(min_version, options).await
+        Ok(self.progress.track(self.inner.watch_list(min_version, options).await?))
     }
 
     fn describe(&self) -> String {

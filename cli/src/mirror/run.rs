@@ -54,7 +54,7 @@ pub async fn run_mirror<L: ListerWatcher>(
     let reflector =
         Reflector::new(CountingSource::new(source, Arc::clone(&counts)), Arc::clone(&store), options.reflector.clone());
     let handle = reflector.handle();
-    store.set_handle(handle.clone());
+    store.set_event_versions(Arc::clone(&counts));
     let metrics_task = start_metrics(options, &handle, &store).await?;
     let _metrics_guard = AbortOnDrop(metrics_task);
 

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use informer_core::{ObjectKey, ReflectorHandle, Store, StoreError, Version};
+use informer_core::{ObjectKey, Store, StoreError, Version};
 use parking_lot::RwLock;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::ObjectAdapter;
+use super::{ListProgress, ObjectAdapter};
 use crate::output::Output;
 
 /// A store that mirrors objects of type `T` into a sorted map. See the [module docs](self).
@@ -25,7 +25,7 @@ pub struct MirrorStore<T> {
     changes: AtomicU64,
     changed: Notify,
     replaces: AtomicU64,
-    handle: OnceLock<ReflectorHandle>,
+    event_versions: OnceLock<Arc<ListProgress>>,
 }
 
 impl<T> std::fmt::Debug for MirrorStore<T> {
@@ -46,13 +46,14 @@ impl<T: Send + Sync + 'static> MirrorStore<T> {
             changes: AtomicU64::new(0),
             changed: Notify::new(),
             replaces: AtomicU64::new(0),
-            handle: OnceLock::new(),
+            event_versions: OnceLock::new(),
         }
     }
 
-    /// Lets event lines fall back to the reflector's last version for objects without one.
-    pub fn set_handle(&self, handle: ReflectorHandle) {
-        let _ = self.handle.set(handle);
+    /// Reads the version of the watch event being applied from `progress` (the source wrapper
+    /// the reflector reads), for `--events` lines. Without it, lines show the object's version.
+    pub fn set_event_versions(&self, progress: Arc<ListProgress>) {
+        let _ = self.event_versions.set(progress);
     }
 
     /// How many objects the mirror holds.
@@ -99,15 +100,19 @@ impl<T: Send + Sync + 'static> MirrorStore<T> {
         self.changed.notify_waiters();
     }
 
+    /// The version to show for a watch event on `object`.
+    fn watch_version(&self, object: &T) -> Option<Version> {
+        self.event_versions.get().and_then(|p| p.event_version()).or_else(|| self.adapter.version(object))
+    }
+
     fn event(&self, kind: &str, key: Option<&str>, version: Option<Version>) {
         let Some(out) = &self.events else { return };
-        let version = version.or_else(|| self.handle.get().and_then(ReflectorHandle::last_synced_version));
         out.line(json!({"type": kind, "key": key, "version": version.as_deref().unwrap_or("")}).to_string());
     }
 
     fn set(&self, kind: &str, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.adapter.key.key(&object)?;
-        let version = self.adapter.version(&object);
+        let version = if self.events.is_some() { self.watch_version(&object) } else { None };
         self.objects.write().insert(key.clone(), Arc::clone(&object));
         let forwarded = self.forward_op(|s| if kind == "ADDED" { s.add(object) } else { s.update(object) });
         self.event(kind, Some(&key), version);
@@ -136,7 +141,7 @@ impl<T: Send + Sync + 'static> Store for MirrorStore<T> {
 
     fn delete(&self, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.adapter.key.key(&object)?;
-        let version = self.adapter.version(&object);
+        let version = if self.events.is_some() { self.watch_version(&object) } else { None };
         self.objects.write().remove(&key);
         let forwarded = self.forward_op(|s| s.delete(object));
         self.event("DELETED", Some(&key), version);
@@ -181,16 +186,16 @@ impl<T: Send + Sync + 'static> Store for MirrorStore<T> {
         if self.events.is_some() {
             for (key, object) in &next {
                 match previous.get(key) {
-                    None => self.event("ADDED", Some(key), self.adapter.version(object)),
+                    None => self.event("ADDED", Some(key), Some(version.clone())),
                     Some(old) if !self.adapter.same(old, object) => {
-                        self.event("MODIFIED", Some(key), self.adapter.version(object))
+                        self.event("MODIFIED", Some(key), Some(version.clone()))
                     }
                     Some(_) => {}
                 }
             }
-            for (key, object) in &previous {
+            for key in previous.keys() {
                 if !next.contains_key(key) {
-                    self.event("DELETED", Some(key), self.adapter.version(object));
+                    self.event("DELETED", Some(key), Some(version.clone()));
                 }
             }
             let kind = if self.replaces.load(Ordering::Acquire) == 0 { "SYNCED" } else { "RELISTED" };
