@@ -35,8 +35,8 @@ pub enum DecodeFailurePolicy {
 /// * **User and password** ([`EtcdConfig::with_user`]): etcd's v3 authentication. The client
 ///   gets a token at connect time and refreshes it when it expires. The password is never
 ///   printed: `Debug` shows `<redacted>` and no error or description contains it.
-/// * **TLS** ([`EtcdConfig::with_tls`], crate feature `tls`): rustls; give `https://`
-///   endpoints and an [`etcd_client::TlsOptions`] with the CA certificate and, for client
+/// * **TLS** (`EtcdConfig::with_tls`, crate feature `tls`): rustls; give `https://`
+///   endpoints and an `etcd_client::TlsOptions` with the CA certificate and, for client
 ///   certificate authentication, an identity.
 ///
 /// ```

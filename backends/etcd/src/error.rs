@@ -1,17 +1,7 @@
 //! Errors: [`EtcdError`] for setting a source up, and the mapping of etcd's answers to the
 //! core's [`ErrorKind`]s.
 //!
-//! | etcd answer | kind | reflector does |
-//! | --- | --- | --- |
-//! | `OutOfRange` "required revision has been compacted" (list page, watch) | `Expired` | relist |
-//! | watch `canceled` with `compact_revision` | `Expired` | relist (never resumes at `compact_revision`) |
-//! | `OutOfRange` "required revision is a future revision" | `Expired` | consistent relist |
-//! | `OutOfRange` "message length too large" (the client's decode limit) | `Permanent` | backs off; raise the limit |
-//! | `Unavailable`, `DeadlineExceeded`, `Cancelled`, `Aborted`, `ResourceExhausted`, transport errors, a broken or cancelled watch stream | `Transient` | backs off, resumes from the last revision |
-//! | `Unauthenticated`, `PermissionDenied`, `InvalidArgument` | `Permanent` | backs off |
-//!
-//! `OutOfRange` is classified by its message, not by the code alone: etcd uses it for
-//! compaction and future revisions, tonic for oversized messages.
+//! The mapping is tabled in the docs of [`EtcdSource`](crate::EtcdSource).
 
 use informer_core::{ErrorKind, SourceError};
 use tonic::Code;

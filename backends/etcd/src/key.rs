@@ -14,7 +14,9 @@ use std::fmt;
 
 use informer_core::ObjectKey;
 
-/// Writes an etcd key as a string, losslessly (see the [module docs](self)).
+/// Writes an etcd key as a string, losslessly: valid UTF-8 is kept except that a backslash is
+/// doubled, and every byte that is not valid UTF-8 becomes `\xNN`. Keys without backslashes and
+/// with valid UTF-8 (nearly all) are unchanged; two different keys never give the same string.
 ///
 /// ```
 /// use informer_etcd::{key_to_bytes, key_to_string};

@@ -12,9 +12,14 @@
 //!   plus `\0` (like etcd's own `clientv3/mirror` syncer). Reads are linearizable by default,
 //!   so a list is never older than anything seen before. The continue token is documented in
 //!   [`continue_token`].
-//! * **Watch** from version `v` = an etcd watch from revision `v + 1` with previous values and
-//!   progress notifications (bookmarks). See [`watch`](crate::EtcdSource) semantics in the
-//!   `watch` module docs: compaction is *expired* (relist), a broken stream *transient*.
+//! * **Watch** from version `v` = an etcd watch from revision `v + 1` with previous values (so
+//!   a delete carries the key's last state) and progress notifications as bookmarks. A watch
+//!   that etcd cancels because its start revision was compacted is *expired* (the reflector
+//!   relists; it never resumes at the compaction revision); a broken or cancelled stream, or
+//!   an unavailable endpoint, is *transient* (it resumes from the last revision). Events of one
+//!   transaction share a revision; all but the last carry version `revision - 1`, so a watch
+//!   that breaks inside a transaction replays it rather than skipping its rest. How every etcd
+//!   answer maps to an error kind is tabled on [`EtcdSource`].
 //! * **Objects** are [`EtcdKeyValue<V>`]: the key (lossless string form, see
 //!   [`key_to_string`], plus raw bytes), the value decoded by a [`Codec`] ([`RawCodec`],
 //!   [`TextCodec`], [`JsonCodec`]) and etcd's revisions.
@@ -50,6 +55,7 @@ mod codec;
 mod config;
 pub mod continue_token;
 mod error;
+mod events;
 mod key;
 mod list;
 mod object;

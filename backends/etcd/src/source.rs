@@ -25,6 +25,20 @@ use crate::object::EtcdKeyValue;
 ///   [`Expired`](informer_core::ErrorKind::Expired) (the reflector relists); a broken stream is
 ///   [`Transient`](informer_core::ErrorKind::Transient) (it resumes from the last revision).
 ///
+/// # Errors
+///
+/// | etcd answer | kind | reflector does |
+/// | --- | --- | --- |
+/// | `OutOfRange` "required revision has been compacted" (list page, watch) | `Expired` | relist |
+/// | watch `canceled` with `compact_revision` | `Expired` | relist (never resumes at `compact_revision`) |
+/// | `OutOfRange` "required revision is a future revision" | `Expired` | consistent relist |
+/// | `OutOfRange` "message length too large" (the client's decode limit) | `Permanent` | backs off; raise the limit |
+/// | `Unavailable`, `DeadlineExceeded`, `Cancelled`, `Aborted`, `ResourceExhausted`, transport errors, a broken or cancelled watch stream | `Transient` | backs off, resumes from the last revision |
+/// | `Unauthenticated`, `PermissionDenied`, `InvalidArgument` | `Permanent` | backs off |
+///
+/// `OutOfRange` is classified by its message, not by the code alone: etcd uses it for
+/// compaction and future revisions, tonic for oversized messages.
+///
 /// Cheap to clone: clones share the connection and the counters.
 ///
 /// ```no_run
@@ -106,8 +120,8 @@ impl<C: Codec> EtcdSource<C> {
         }
     }
 
-    /// How many values were skipped because the codec could not decode them
-    /// ([`DecodeFailurePolicy::Skip`]).
+    /// How many times a value was skipped because the codec could not decode it
+    /// ([`DecodeFailurePolicy::Skip`]); a value seen again (by a relist) counts again.
     pub fn decode_failures(&self) -> u64 {
         self.inner.decode_failures.load(Ordering::Relaxed)
     }

@@ -22,19 +22,14 @@ use std::time::Duration;
 
 use etcd_client::proto::{PbEvent, PbWatchResponse};
 use etcd_client::{WatchRequestSender, WatchResponse, WatchResponseStream};
-use informer_core::{Bookmark, SourceError, Version, WatchEvent, WatchOptions, WatchStream};
+use informer_core::{SourceError, Version, WatchOptions, WatchStream};
 use tokio::time::Instant;
 
 use crate::codec::Codec;
 use crate::error::{cancel_kind, classify};
-use crate::key::object_key;
+use crate::events::{Item, bookmark, convert_events};
 use crate::object::EtcdKeyValue;
 use crate::source::Inner;
-
-const PUT: i32 = 0;
-const DELETE: i32 = 1;
-
-type Item<V> = Result<WatchEvent<EtcdKeyValue<V>>, SourceError>;
 
 /// Starts a watch of the source's range after `version`.
 pub(crate) async fn watch<C: Codec>(
@@ -192,75 +187,11 @@ impl<C: Codec> WatchState<C> {
     }
 
     fn on_events(&mut self, events: Vec<PbEvent>) {
-        let revisions: Vec<i64> = events.iter().map(|e| e.kv.as_ref().map_or(0, |kv| kv.mod_revision)).collect();
-        for (i, event) in events.into_iter().enumerate() {
-            let revision = revisions[i];
-            // Not the last event of its revision: resuming must replay this revision.
-            let version = if revisions.get(i + 1) == Some(&revision) { revision - 1 } else { revision };
-            if let Err(err) = self.on_event(event, revision, version) {
-                return self.fail(err);
-            }
-            self.last_revision = self.last_revision.max(revision);
+        match convert_events(&self.inner, &self.context, events, &mut self.pending) {
+            Ok(revision) => self.last_revision = self.last_revision.max(revision),
+            Err(err) => self.fail(err),
         }
     }
-
-    fn on_event(&mut self, event: PbEvent, revision: i64, version: i64) -> Result<(), SourceError> {
-        let PbEvent { r#type, kv, prev_kv } = event;
-        let Some(kv) = kv else {
-            return Err(SourceError::malformed(format!("{}: an event without a key-value pair", self.context)));
-        };
-        if revision <= 0 {
-            let key = object_key(&kv.key);
-            return Err(SourceError::malformed(format!("{}: event for key {key:?} has no revision", self.context)));
-        }
-        let at = Version::from(version.to_string());
-        let inner = Arc::clone(&self.inner);
-        match r#type {
-            PUT => match inner.decode(kv) {
-                Ok(object) if object.version == 1 => {
-                    self.pending.push_back(Ok(WatchEvent::Added { object, version: at }))
-                }
-                Ok(object) => self.pending.push_back(Ok(WatchEvent::Modified { object, version: at })),
-                Err(err) => {
-                    inner.value_failed(err)?;
-                    // Skipped: if the key was mirrored with a decodable value, it leaves the mirror.
-                    let event = match prev_kv.map(|prev| inner.decode(prev)) {
-                        Some(Ok(object)) => WatchEvent::Deleted { object, version: at },
-                        _ => bookmark(version),
-                    };
-                    self.pending.push_back(Ok(event));
-                }
-            },
-            DELETE => {
-                let Some(prev) = prev_kv else {
-                    return Err(SourceError::expired(format!(
-                        "{}: the delete of key {:?} at revision {revision} came without the previous value \
-                         (compacted meanwhile); listing again",
-                        self.context,
-                        object_key(&kv.key)
-                    )));
-                };
-                // An undecodable previous value was never mirrored: nothing to delete.
-                let event = match inner.decode(prev) {
-                    Ok(object) => WatchEvent::Deleted { object, version: at },
-                    Err(_) => bookmark(version),
-                };
-                self.pending.push_back(Ok(event));
-            }
-            other => {
-                return Err(SourceError::malformed(format!(
-                    "{}: event of unknown type {other} for key {:?} at revision {revision}",
-                    self.context,
-                    object_key(&kv.key)
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn bookmark<T>(revision: i64) -> WatchEvent<T> {
-    WatchEvent::Bookmark(Bookmark { version: Version::from(revision.to_string()), initial_events_end: false })
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
