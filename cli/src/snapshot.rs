@@ -78,8 +78,19 @@ fn write_json<T>(
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to
 /// disk, renamed over `path`.
+///
+/// A `path` that exists and is not a regular file (`/dev/stdout`, `/dev/null`, a FIFO) is
+/// written in place instead: renaming over it would replace the device with a plain file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
     let err = |source| SnapshotError { path: path.to_path_buf(), source };
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        if meta.is_dir() {
+            return Err(err(std::io::Error::other("is a directory")));
+        }
+        return std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(bytes)).map_err(err);
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -117,6 +128,15 @@ mod tests {
     fn atomic_write_names_the_file_when_the_directory_is_missing() {
         let err = write_atomic(Path::new("/nonexistent-informer-dir/snap.json"), b"x").unwrap_err();
         assert!(err.to_string().contains("/nonexistent-informer-dir/snap.json"), "{err}");
+    }
+
+    #[test]
+    fn special_files_are_written_in_place_not_replaced() {
+        write_atomic(Path::new("/dev/null"), b"x").unwrap();
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        assert!(!meta.is_file(), "/dev/null must stay a device");
+        let dir = tempfile::tempdir().unwrap();
+        assert!(write_atomic(dir.path(), b"x").unwrap_err().to_string().contains("is a directory"));
     }
 
     #[test]

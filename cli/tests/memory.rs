@@ -1,0 +1,211 @@
+//! End-to-end runs of the binary against `memory://demo`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{check_snapshot_text, informer, lines, read_snapshot, run, sigterm, wait_for_snapshot, wait_timeout};
+use informer_memory::MemorySource;
+use informer_memory::demo::{DemoPod, populate};
+use serde_json::Value;
+
+/// What `memory://demo?objects=N&seed=S` starts with, as the snapshot shows it.
+fn expected_demo(objects: usize, seed: u64) -> BTreeMap<String, Value> {
+    let source = MemorySource::<DemoPod>::new();
+    populate(&source, objects, seed);
+    source.snapshot().into_iter().map(|(k, o)| (k.to_string(), serde_json::to_value(&**o.value()).unwrap())).collect()
+}
+
+fn items(snapshot: &Value) -> BTreeMap<String, Value> {
+    snapshot["items"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[test]
+fn once_prints_a_sorted_snapshot_equal_to_the_demo_data() {
+    let out = run(&["mirror", "memory://demo?objects=300&rate=0&seed=5", "--once", "--page-size", "50"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let snapshot = check_snapshot_text(text.trim_end());
+    assert_eq!(snapshot["source"], "memory://demo?objects=300&rate=0&seed=5");
+    assert_eq!(snapshot["version"], "300");
+    assert_eq!(items(&snapshot), expected_demo(300, 5));
+}
+
+#[test]
+fn once_writes_the_snapshot_file_atomically_and_prints_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mirror.json");
+    let out = run(&["mirror", "memory://demo?objects=50&rate=0", "--once", "--snapshot", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let snapshot = read_snapshot(&path);
+    assert_eq!(items(&snapshot), expected_demo(50, 42));
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "temporary files left: {names:?}");
+}
+
+#[test]
+fn events_lines_are_json_with_type_key_and_version() {
+    let mut child = informer(&["mirror", "memory://demo?objects=20&rate=2000&seed=3", "--events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = lines(&mut child);
+    let mut seen: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.iter().filter(|e| e["type"] != "ADDED" && e["type"] != "SYNCED").count() < 30 {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("more event lines");
+        seen.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}")));
+    }
+    sigterm(&child);
+    assert!(wait_timeout(&mut child, Duration::from_secs(10)).success());
+
+    // The initial list: 20 ADDED at the list's version, then SYNCED.
+    assert!(seen[..20].iter().all(|e| e["type"] == "ADDED" && e["version"] == "20" && e["key"].is_string()));
+    assert_eq!(seen[20]["type"], "SYNCED");
+    assert_eq!(seen[20]["key"], Value::Null);
+    let mut last = 20u64;
+    for event in &seen[21..] {
+        let kind = event["type"].as_str().unwrap();
+        assert!(["ADDED", "MODIFIED", "DELETED"].contains(&kind), "{event}");
+        assert!(event["key"].as_str().is_some_and(|k| k.contains('/')), "{event}");
+        // Watch events carry the collection's version after the change: here, increasing.
+        let version: u64 = event["version"].as_str().unwrap().parse().unwrap();
+        assert!(version > last, "{event} after version {last}");
+        last = version;
+    }
+    assert!(seen.iter().any(|e| e["type"] == "DELETED"));
+}
+
+#[test]
+fn query_prints_the_keys_an_index_maps_a_value_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snap.json");
+    let out = run(&[
+        "mirror",
+        "memory://demo?objects=200&rate=0&seed=9",
+        "--index",
+        "node=/node",
+        "--index",
+        "app=/labels/app",
+        "--query",
+        "node=node-03",
+        "--query",
+        "app=web",
+        "--once",
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let answers: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let demo = expected_demo(200, 9);
+    let expect = |field: &str, value: &str| -> Vec<Value> {
+        demo.iter()
+            .filter(|(_, pod)| pod.pointer(field) == Some(&Value::from(value)))
+            .map(|(k, _)| k.clone().into())
+            .collect()
+    };
+    assert_eq!(answers.len(), 2, "{text}");
+    assert_eq!(answers[0]["type"], "QUERY");
+    assert_eq!(answers[0]["keys"], Value::Array(expect("/node", "node-03")));
+    assert_eq!(answers[1]["keys"], Value::Array(expect("/labels/app", "web")));
+    assert!(!answers[1]["keys"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn sigterm_writes_a_final_snapshot_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap.json");
+    // A long interval: after the first write, only the final write on SIGTERM can update the file.
+    let mut child = informer(&[
+        "mirror",
+        "memory://demo?objects=100&rate=1000",
+        "--snapshot",
+        path.to_str().unwrap(),
+        "--snapshot-interval",
+        "1h",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let first = wait_for_snapshot(&path, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    sigterm(&child);
+    let status = wait_timeout(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    let last = read_snapshot(&path);
+    let version = |s: &Value| s["version"].as_str().unwrap().parse::<u64>().unwrap();
+    assert!(version(&last) > version(&first), "final snapshot not newer: {} vs {}", last["version"], first["version"]);
+    assert_ne!(items(&last), items(&first));
+}
+
+#[test]
+fn snapshot_follows_changes_at_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap.json");
+    let mut child = informer(&[
+        "mirror",
+        "memory://demo?objects=10&rate=500",
+        "--snapshot",
+        path.to_str().unwrap(),
+        "--snapshot-interval",
+        "50ms",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let first = wait_for_snapshot(&path, Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = read_snapshot(&path);
+        if now["version"] != first["version"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "snapshot never changed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sigterm(&child);
+    assert!(wait_timeout(&mut child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn metrics_endpoint_serves_every_documented_metric() {
+    let addr = common::free_addr();
+    let mut child = informer(&["mirror", "memory://demo?objects=30&rate=200", "--metrics", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = common::http_get_retry(&addr, "/metrics");
+        assert!(status.contains("200"), "{status}");
+        if body.contains("informer_synced 1") && !body.contains("informer_watch_events_total{type=\"MODIFIED\"} 0") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "never synced with events:\n{body}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for name in [
+        "informer_list_requests_total",
+        "informer_watch_requests_total",
+        "informer_watch_events_total",
+        "informer_relists_total",
+        "informer_errors_total",
+        "informer_store_objects",
+        "informer_synced",
+    ] {
+        assert!(body.contains(&format!("# HELP {name} ")) && body.contains(&format!("# TYPE {name} ")), "{name}");
+    }
+    assert!(body.contains("informer_list_requests_total 1\n"), "{body}");
+    let (status, _) = common::http_get(&addr, "/nope").unwrap();
+    assert!(status.contains("404"), "{status}");
+    sigterm(&child);
+    assert!(wait_timeout(&mut child, Duration::from_secs(10)).success());
+}
