@@ -88,6 +88,10 @@ pub struct EtcdConfig {
     /// watch. Timed progress notifications (etcd's `--experimental-watch-progress-notify-interval`,
     /// 10 minutes by default) are always used. Default 60 s; `None` never asks.
     pub progress_request_interval: Option<Duration>,
+    /// Send etcd's "require leader" metadata: a member that loses its leader cancels the watch
+    /// (a transient error, so the reflector resumes on another member) instead of keeping a
+    /// silent watch open on a partitioned member. Default true.
+    pub require_leader: bool,
 }
 
 impl EtcdConfig {
@@ -107,6 +111,7 @@ impl EtcdConfig {
             decode_failures: DecodeFailurePolicy::Skip,
             serializable_reads: false,
             progress_request_interval: Some(Duration::from_secs(60)),
+            require_leader: true,
         }
     }
 
@@ -175,6 +180,13 @@ impl EtcdConfig {
         self
     }
 
+    /// Turns etcd's "require leader" watch metadata on or off.
+    #[must_use]
+    pub fn with_require_leader(mut self, require_leader: bool) -> Self {
+        self.require_leader = require_leader;
+        self
+    }
+
     /// The endpoints without any `user:password@` part, for logs and descriptions.
     pub fn endpoints_for_display(&self) -> Vec<String> {
         self.endpoints.iter().map(|e| strip_userinfo(e)).collect()
@@ -184,7 +196,8 @@ impl EtcdConfig {
         let mut options = etcd_client::ConnectOptions::new()
             .with_keep_alive(self.keep_alive_interval, self.keep_alive_timeout)
             .with_keep_alive_while_idle(true)
-            .with_connect_timeout(self.connect_timeout);
+            .with_connect_timeout(self.connect_timeout)
+            .with_require_leader(self.require_leader);
         if let Some((name, password)) = &self.user {
             options = options.with_user(name.clone(), password.clone()).with_auto_token_refresh(true);
         }
@@ -212,6 +225,7 @@ impl fmt::Debug for EtcdConfig {
             .field("decode_failures", &self.decode_failures)
             .field("serializable_reads", &self.serializable_reads)
             .field("progress_request_interval", &self.progress_request_interval)
+            .field("require_leader", &self.require_leader)
             .finish()
     }
 }
