@@ -29,10 +29,15 @@ use informer_core::{ObjectKey, Store, StoreError, Version};
 /// use std::sync::Arc;
 /// use informer_core::{KeyFn, ObjectKey, Store};
 /// use informer_stores::{Cache, Transform};
-/// let cache = Arc::new(Cache::new(KeyFn::new(|s: &String| Ok(ObjectKey::new(&s[..1])))));
-/// let upper = Transform::new(Arc::clone(&cache), |s: Arc<String>| Arc::new(s.to_uppercase()));
-/// upper.add(Arc::new("abc".to_string())).unwrap();
-/// assert_eq!(upper.get_by_key("a").as_deref().map(String::as_str), Some("ABC"));
+/// // "name:details"; the transform drops the details (and keeps the key).
+/// let key = KeyFn::new(|s: &String| Ok(ObjectKey::new(s.split(':').next().unwrap_or_default())));
+/// let cache = Arc::new(Cache::new(key));
+/// let short = Transform::new(Arc::clone(&cache), |s: Arc<String>| match s.split_once(':') {
+///     Some((name, _)) => Arc::new(name.to_string()),
+///     None => s,
+/// });
+/// short.add(Arc::new("a:lots of details".to_string())).unwrap();
+/// assert_eq!(cache.get_by_key("a").as_deref().map(String::as_str), Some("a"));
 /// ```
 #[derive(Debug, Clone)]
 pub struct Transform<S, F> {
