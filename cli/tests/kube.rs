@@ -1,0 +1,147 @@
+//! End-to-end runs of the binary against the local Kubernetes API server, configured through
+//! a kubeconfig in `KUBECONFIG`: churn, SIGTERM, and the snapshot must equal the server's pods.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{informer, read_snapshot, sigterm, wait_for_snapshot, wait_timeout};
+use informer_tests::kube_api::pods::{PodGenerator, strip_managed_fields};
+use informer_tests::kube_api::{KubeApiServer, ServerOptions};
+use serde_json::Value;
+
+fn items(snapshot: &Value) -> BTreeMap<String, Value> {
+    snapshot["items"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Every pod the server holds, keyed `namespace/name`, without managedFields.
+fn server_pods(server: &KubeApiServer) -> BTreeMap<String, Value> {
+    server
+        .keys_and_versions("Pod")
+        .into_keys()
+        .map(|key| {
+            let (ns, name) = key.split_once('/').unwrap();
+            let mut pod = server.get("Pod", Some(ns), name).unwrap();
+            strip_managed_fields(&mut pod);
+            (key, pod)
+        })
+        .collect()
+}
+
+struct Cluster {
+    server: KubeApiServer,
+    _dir: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
+}
+
+async fn cluster(pods: usize) -> Cluster {
+    let server = KubeApiServer::start_with(ServerOptions::default().with_bookmark_interval(None)).await.unwrap();
+    let generator = PodGenerator::new(11).with_namespaces(3).with_nodes(5);
+    for i in 0..pods {
+        server.create(generator.pod(i)).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    Cluster { server, _dir: dir, kubeconfig }
+}
+
+fn with_kubeconfig(mut cmd: Command, cluster: &Cluster) -> Command {
+    cmd.env("KUBECONFIG", &cluster.kubeconfig).env_remove("KUBERNETES_SERVICE_HOST");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_equals_the_api_server_after_churn_and_sigterm() {
+    let cluster = cluster(150).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pods.json");
+    let cmd = informer(&[
+        "mirror",
+        "kube://v1/pods",
+        "--snapshot",
+        path.to_str().unwrap(),
+        "--page-size",
+        "40",
+        "--transform",
+        "strip-managed-fields",
+    ]);
+    let mut child = with_kubeconfig(cmd, &cluster).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let first = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || wait_for_snapshot(&path, Duration::from_secs(15))
+    })
+    .await
+    .unwrap();
+    assert_eq!(items(&first).len(), 150);
+
+    let generator = PodGenerator::new(11).with_namespaces(3).with_nodes(5);
+    for step in 0..200u64 {
+        let index = (step as usize * 13) % 150;
+        match step % 4 {
+            0 | 1 => {
+                let ns = generator.namespace_of(index);
+                let name = generator.pod(index)["metadata"]["name"].as_str().unwrap().to_string();
+                if let Some(mut pod) = cluster.server.get("Pod", Some(&ns), &name) {
+                    PodGenerator::touch(&mut pod, step);
+                    cluster.server.apply(pod).unwrap();
+                }
+            }
+            2 => {
+                let ns = generator.namespace_of(index);
+                let name = generator.pod(index)["metadata"]["name"].as_str().unwrap().to_string();
+                let _ = cluster.server.delete("Pod", Some(&ns), &name);
+            }
+            _ => {
+                cluster.server.create(generator.pod(1000 + step as usize)).unwrap();
+            }
+        }
+    }
+    let want = server_pods(&cluster.server);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    sigterm(&child);
+    let status = tokio::task::spawn_blocking(move || wait_timeout(&mut child, Duration::from_secs(15))).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let last = read_snapshot(&path);
+    assert_eq!(last["source"], "kube://v1/pods");
+    let got = items(&last);
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    assert_eq!(got, want);
+    assert!(got.values().all(|pod| pod["metadata"].get("managedFields").is_none()));
+    assert_eq!(last["version"].as_str().unwrap(), cluster.server.revision().to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_and_index_query_select_the_expected_pods() {
+    let cluster = cluster(60).await;
+    let cmd = informer(&[
+        "mirror",
+        "kube://v1/pods?namespace=ns-1",
+        "--index",
+        "node=/spec/nodeName",
+        "--query",
+        "node=node-2",
+        "--once",
+    ]);
+    let mut cmd = with_kubeconfig(cmd, &cluster);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let query: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let snapshot = common::check_snapshot_text(lines.next().unwrap());
+
+    let all = server_pods(&cluster.server);
+    let in_ns: Vec<&String> = all.keys().filter(|k| k.starts_with("ns-1/")).collect();
+    assert_eq!(items(&snapshot).keys().collect::<Vec<_>>(), in_ns);
+    let on_node: Vec<Value> = in_ns
+        .iter()
+        .filter(|k| all[k.as_str()]["spec"]["nodeName"] == "node-2")
+        .map(|k| Value::from(k.as_str()))
+        .collect();
+    assert!(!on_node.is_empty());
+    assert_eq!(query["keys"], Value::Array(on_node));
+}
