@@ -3,58 +3,19 @@
 //! Every subscriber's events are replayed onto a private map, checking on the way that the
 //! stream is coherent (an `Added` for a key it does not hold, an `Updated` whose `old` is
 //! exactly what it holds, a `Deleted` for a key it holds). At the end every replayed map, and
-//! the informer's store, must equal the source.
+//! the informer's store (an [`Indexer`], whose index must agree too), must equal the source.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use informer_core::{BackoffConfig, CancellationToken, KeyFn, ObjectKey, ReflectorConfig, Store, StoreError, Version};
+use informer_core::{BackoffConfig, CancellationToken, KeyFn, ObjectKey, ReflectorConfig, Store};
 use informer_memory::{MemoryConfig, MemoryObject, MemorySource};
-use informer_stores::{Deletion, Event, Informer, InformerConfig, InformerHandle, Subscription};
-use parking_lot::Mutex;
+use informer_stores::{
+    Deletion, Event, IndexFn, Indexer, Indexers, Informer, InformerConfig, InformerHandle, Subscription,
+};
 
 type Obj = MemoryObject<u64>;
-
-/// The informer's local store in these tests.
-#[derive(Default)]
-struct Map(Mutex<HashMap<ObjectKey, Arc<Obj>>>);
-
-impl Store for Map {
-    type Object = Obj;
-    fn add(&self, o: Arc<Obj>) -> Result<(), StoreError> {
-        self.0.lock().insert(o.object_key().clone(), o);
-        Ok(())
-    }
-    fn update(&self, o: Arc<Obj>) -> Result<(), StoreError> {
-        self.add(o)
-    }
-    fn delete(&self, o: Arc<Obj>) -> Result<(), StoreError> {
-        self.0.lock().remove(o.object_key());
-        Ok(())
-    }
-    fn list(&self) -> Vec<Arc<Obj>> {
-        self.0.lock().values().cloned().collect()
-    }
-    fn list_keys(&self) -> Vec<ObjectKey> {
-        self.0.lock().keys().cloned().collect()
-    }
-    fn get(&self, o: &Obj) -> Result<Option<Arc<Obj>>, StoreError> {
-        Ok(self.get_by_key(o.object_key()))
-    }
-    fn get_by_key(&self, key: &str) -> Option<Arc<Obj>> {
-        self.0.lock().get(key).cloned()
-    }
-    fn replace(&self, items: Vec<Arc<Obj>>, _: Version) -> Result<(), StoreError> {
-        let mut map = self.0.lock();
-        map.clear();
-        map.extend(items.into_iter().map(|o| (o.object_key().clone(), o)));
-        Ok(())
-    }
-    fn resync(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
 
 /// What one subscriber saw.
 #[derive(Default, Debug)]
@@ -109,6 +70,12 @@ fn replay(mut sub: Subscription<Obj>) -> tokio::task::JoinHandle<Replay> {
     })
 }
 
+/// An indexer with one index: objects by the parity of their value.
+fn indexer() -> Indexer<Obj> {
+    let parity = IndexFn::owned(|o: &Obj| [if o.value().is_multiple_of(2) { "even" } else { "odd" }.to_string()]);
+    Indexer::with_indexers(KeyFn::keyed(), Indexers::new().with("parity", parity))
+}
+
 fn config(resync: Option<Duration>) -> InformerConfig {
     let backoff = BackoffConfig::default().with_initial(Duration::from_millis(1)).with_max(Duration::from_millis(20));
     InformerConfig::default().with_reflector(
@@ -129,7 +96,7 @@ fn view_state<'a>(objects: impl IntoIterator<Item = &'a Arc<Obj>>) -> BTreeMap<O
     objects.into_iter().map(|o| (o.object_key().clone(), (**o.value(), o.mod_revision()))).collect()
 }
 
-async fn converge(handle: &InformerHandle<Obj, Map>, source: &MemorySource<u64>) {
+async fn converge(handle: &InformerHandle<Obj, Indexer<Obj>>, source: &MemorySource<u64>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let store = view_state(&handle.store().list());
@@ -159,8 +126,7 @@ async fn subscribers_replay_to_the_source_state_under_churn_and_faults() {
     for i in 0..300u64 {
         source.put(format!("obj-{i:03}"), i);
     }
-    let informer =
-        Informer::new(source.clone(), KeyFn::keyed(), Map::default(), config(Some(Duration::from_millis(150))));
+    let informer = Informer::with_indexer(source.clone(), indexer(), config(Some(Duration::from_millis(150))));
     let handle = informer.handle();
     let early = replay(handle.subscribe());
     let cancel = CancellationToken::new();
@@ -214,6 +180,12 @@ async fn subscribers_replay_to_the_source_state_under_churn_and_faults() {
     assert!(early.updates > 0 && early.deletes > 0, "{early:?}");
     assert!(early.resyncs > 0, "a resync arrives as updates: {early:?}");
     assert!(early.unknown_final_state > 0, "relists found vanished objects: {early:?}");
+    for (parity, rest) in [("even", 0), ("odd", 1)] {
+        let indexed = view_state(&handle.store().by_index("parity", parity).unwrap());
+        let expected: BTreeMap<_, _> =
+            expected.iter().filter(|(_, v)| v.0 % 2 == rest).map(|(k, v)| (k.clone(), *v)).collect();
+        assert_eq!(indexed, expected, "the {parity} index");
+    }
     let metrics = handle.metrics();
     assert!(metrics.reflector.relists >= 4, "{:?}", metrics.reflector);
     assert_eq!(metrics.store_errors, 0);
@@ -225,7 +197,7 @@ async fn a_relist_after_expired_history_deletes_vanished_keys_for_every_subscrib
     for key in ["a", "b", "c", "d"] {
         source.put(key, 1);
     }
-    let informer = Informer::new(source.clone(), KeyFn::keyed(), Map::default(), config(None));
+    let informer = Informer::with_indexer(source.clone(), indexer(), config(None));
     let handle = informer.handle();
     let cancel = CancellationToken::new();
     let task = tokio::spawn(informer.run(cancel.clone()));

@@ -6,51 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use informer_core::{BackoffConfig, CancellationToken, KeyFn, ObjectKey, ReflectorConfig, Store, StoreError, Version};
+use informer_core::{BackoffConfig, CancellationToken, KeyFn, ObjectKey, ReflectorConfig, Store};
 use informer_memory::{MemoryObject, MemorySource};
 use informer_stores::{Deletion, EventHandler, ExponentialBackoff, Informer, InformerConfig, WorkQueue};
 use parking_lot::Mutex;
 
 type Obj = MemoryObject<u64>;
-
-#[derive(Default)]
-struct Map(Mutex<HashMap<ObjectKey, Arc<Obj>>>);
-
-impl Store for Map {
-    type Object = Obj;
-    fn add(&self, o: Arc<Obj>) -> Result<(), StoreError> {
-        self.0.lock().insert(o.object_key().clone(), o);
-        Ok(())
-    }
-    fn update(&self, o: Arc<Obj>) -> Result<(), StoreError> {
-        self.add(o)
-    }
-    fn delete(&self, o: Arc<Obj>) -> Result<(), StoreError> {
-        self.0.lock().remove(o.object_key());
-        Ok(())
-    }
-    fn list(&self) -> Vec<Arc<Obj>> {
-        self.0.lock().values().cloned().collect()
-    }
-    fn list_keys(&self) -> Vec<ObjectKey> {
-        self.0.lock().keys().cloned().collect()
-    }
-    fn get(&self, o: &Obj) -> Result<Option<Arc<Obj>>, StoreError> {
-        Ok(self.get_by_key(o.object_key()))
-    }
-    fn get_by_key(&self, key: &str) -> Option<Arc<Obj>> {
-        self.0.lock().get(key).cloned()
-    }
-    fn replace(&self, items: Vec<Arc<Obj>>, _: Version) -> Result<(), StoreError> {
-        let mut map = self.0.lock();
-        map.clear();
-        map.extend(items.into_iter().map(|o| (o.object_key().clone(), o)));
-        Ok(())
-    }
-    fn resync(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
 
 /// Queues the key of every changed object.
 struct Enqueue(WorkQueue<ObjectKey>);
@@ -79,7 +40,7 @@ async fn workers_reconcile_every_key_to_the_source_state() {
     }
     let backoff = BackoffConfig::default().with_initial(Duration::from_millis(1)).with_max(Duration::from_millis(10));
     let config = InformerConfig::default().with_reflector(ReflectorConfig::default().with_backoff(backoff));
-    let informer = Informer::new(source.clone(), KeyFn::keyed(), Map::default(), config);
+    let informer = Informer::with_cache(source.clone(), KeyFn::keyed(), config);
     let handle = informer.handle();
     let queue =
         WorkQueue::with_rate_limiter(ExponentialBackoff::new(Duration::from_millis(1), Duration::from_millis(20)));

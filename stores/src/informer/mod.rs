@@ -26,31 +26,19 @@
 //!
 //! # Example
 //!
+//! An informer over the in-memory source, with an [`Indexer`] as its store:
+//!
 //! ```
 //! use informer_core::{CancellationToken, KeyFn};
 //! use informer_memory::{MemoryObject, MemorySource};
-//! use informer_stores::{DeltaFifo, Event, Informer, InformerConfig};
-//! # use std::sync::Arc;
-//! # use informer_core::{ObjectKey, Store, StoreError, Version};
-//! # #[derive(Default)]
-//! # struct Map(std::sync::Mutex<std::collections::HashMap<ObjectKey, Arc<MemoryObject<u32>>>>);
-//! # impl Store for Map {
-//! #     type Object = MemoryObject<u32>;
-//! #     fn add(&self, o: Arc<Self::Object>) -> Result<(), StoreError> { self.0.lock().unwrap().insert(o.object_key().clone(), o); Ok(()) }
-//! #     fn update(&self, o: Arc<Self::Object>) -> Result<(), StoreError> { self.add(o) }
-//! #     fn delete(&self, o: Arc<Self::Object>) -> Result<(), StoreError> { self.0.lock().unwrap().remove(o.object_key()); Ok(()) }
-//! #     fn list(&self) -> Vec<Arc<Self::Object>> { self.0.lock().unwrap().values().cloned().collect() }
-//! #     fn list_keys(&self) -> Vec<ObjectKey> { self.0.lock().unwrap().keys().cloned().collect() }
-//! #     fn get(&self, o: &Self::Object) -> Result<Option<Arc<Self::Object>>, StoreError> { Ok(self.get_by_key(o.object_key())) }
-//! #     fn get_by_key(&self, k: &str) -> Option<Arc<Self::Object>> { self.0.lock().unwrap().get(k).cloned() }
-//! #     fn replace(&self, items: Vec<Arc<Self::Object>>, _: Version) -> Result<(), StoreError> { let mut m = self.0.lock().unwrap(); m.clear(); for o in items { m.insert(o.object_key().clone(), o); } Ok(()) }
-//! #     fn resync(&self) -> Result<(), StoreError> { Ok(()) }
-//! # }
+//! use informer_stores::{Event, IndexFn, Indexer, Indexers, Informer, InformerConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let source = MemorySource::<u32>::new();
-//! source.put("a", 1);
-//! let informer = Informer::new(source.clone(), KeyFn::keyed(), Map::default(), InformerConfig::default());
+//! let source = MemorySource::<String>::new();
+//! source.put("web-0", "node-1".to_string());
+//! let by_node = IndexFn::single(|o: &MemoryObject<String>| o.value().as_str());
+//! let indexer = Indexer::with_indexers(KeyFn::keyed(), Indexers::new().with("node", by_node));
+//! let informer = Informer::with_indexer(source.clone(), indexer, InformerConfig::default());
 //! let handle = informer.handle();
 //! let mut events = handle.subscribe();
 //! let cancel = CancellationToken::new();
@@ -58,9 +46,9 @@
 //!
 //! assert!(handle.wait_synced().await);
 //! assert!(matches!(events.recv().await, Some(Event::Added { initial: true, .. })));
-//! source.put("a", 2);
+//! source.put("web-0", "node-2".to_string());
 //! assert!(matches!(events.recv().await, Some(Event::Updated { resync: false, .. })));
-//! assert_eq!(**handle.store().get_by_key("a").unwrap().value(), 2);
+//! assert_eq!(handle.store().by_index("node", "node-2").unwrap().len(), 1);
 //! cancel.cancel();
 //! task.await.unwrap().unwrap();
 //! assert!(events.recv().await.is_none(), "the stream ends when the informer stops");
@@ -82,7 +70,7 @@ use tracing::warn;
 use events::Hub;
 pub use events::{Event, EventHandler, Subscription};
 
-use crate::{DeltaFifo, DeltaFifoOptions, QueueStats};
+use crate::{Cache, DeltaFifo, DeltaFifoOptions, Indexer, QueueStats};
 
 /// How an [`Informer`] runs.
 #[derive(Debug, Clone)]
@@ -292,6 +280,28 @@ where
             Ok(Err(error)) => Err(InformerError::Reflector { source_name, error }),
             Err(join) => Err(InformerError::ReflectorTask { source_name, reason: join.to_string() }),
         }
+    }
+}
+
+impl<L> Informer<L, Indexer<L::Object>>
+where
+    L: ListerWatcher + 'static,
+{
+    /// An informer whose local store is `indexer` (keyed by the indexer's key function): the
+    /// usual choice, as client-go's `SharedIndexInformer`.
+    pub fn with_indexer(source: L, indexer: Indexer<L::Object>, config: InformerConfig) -> Self {
+        let key_fn = indexer.key_fn().clone();
+        Self::new(source, key_fn, indexer, config)
+    }
+}
+
+impl<L> Informer<L, Cache<L::Object>>
+where
+    L: ListerWatcher + 'static,
+{
+    /// An informer whose local store is a plain [`Cache`].
+    pub fn with_cache(source: L, key_fn: KeyFn<L::Object>, config: InformerConfig) -> Self {
+        Self::new(source, key_fn.clone(), Cache::new(key_fn), config)
     }
 }
 

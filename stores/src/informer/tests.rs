@@ -1,56 +1,15 @@
 //! One test per sentence of the [`Informer`] contract, against the in-memory source.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use informer_core::{BackoffConfig, ObjectKey, StoreError, Version};
+use informer_core::BackoffConfig;
 use informer_memory::{MemoryObject, MemorySource};
-use parking_lot::Mutex;
 
 use super::*;
-use crate::Deletion;
+use crate::{Cache, Deletion};
 
 type Obj = MemoryObject<u32>;
-
-#[derive(Default)]
-struct Map(Mutex<HashMap<ObjectKey, Arc<Obj>>>);
-
-impl Store for Map {
-    type Object = Obj;
-    fn add(&self, o: Arc<Obj>) -> Result<(), StoreError> {
-        self.0.lock().insert(o.object_key().clone(), o);
-        Ok(())
-    }
-    fn update(&self, o: Arc<Obj>) -> Result<(), StoreError> {
-        self.add(o)
-    }
-    fn delete(&self, o: Arc<Obj>) -> Result<(), StoreError> {
-        self.0.lock().remove(o.object_key());
-        Ok(())
-    }
-    fn list(&self) -> Vec<Arc<Obj>> {
-        self.0.lock().values().cloned().collect()
-    }
-    fn list_keys(&self) -> Vec<ObjectKey> {
-        self.0.lock().keys().cloned().collect()
-    }
-    fn get(&self, o: &Obj) -> Result<Option<Arc<Obj>>, StoreError> {
-        Ok(self.get_by_key(o.object_key()))
-    }
-    fn get_by_key(&self, key: &str) -> Option<Arc<Obj>> {
-        self.0.lock().get(key).cloned()
-    }
-    fn replace(&self, items: Vec<Arc<Obj>>, _: Version) -> Result<(), StoreError> {
-        let mut map = self.0.lock();
-        map.clear();
-        map.extend(items.into_iter().map(|o| (o.object_key().clone(), o)));
-        Ok(())
-    }
-    fn resync(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
 
 fn config() -> InformerConfig {
     let backoff = BackoffConfig::default().with_initial(Duration::from_millis(1)).with_max(Duration::from_millis(10));
@@ -59,7 +18,7 @@ fn config() -> InformerConfig {
 
 struct Running {
     source: MemorySource<u32>,
-    handle: InformerHandle<Obj, Map>,
+    handle: InformerHandle<Obj, Cache<Obj>>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), InformerError>>,
 }
@@ -70,7 +29,7 @@ impl Running {
         config: InformerConfig,
         subscribe_first: bool,
     ) -> (Self, Option<Subscription<Obj>>) {
-        let informer = Informer::new(source.clone(), KeyFn::keyed(), Map::default(), config);
+        let informer = Informer::with_cache(source.clone(), KeyFn::keyed(), config);
         let handle = informer.handle();
         let early = subscribe_first.then(|| handle.subscribe());
         let cancel = CancellationToken::new();
