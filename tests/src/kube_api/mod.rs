@@ -2,8 +2,8 @@
 //! pods, configmaps and one custom resource (`widgets.example.informer.dev/v1`, cluster-scoped)
 //! from an [`informer_memory::MemorySource`], with the documented semantics of the Kubernetes
 //! "API concepts" page: list bodies with `metadata.resourceVersion` / `continue` /
-//! `remainingItemCount`, `limit`, the resourceVersion / resourceVersionMatch rules (see
-//! [`list`](self) module docs in `list.rs`), watches as newline-delimited JSON over a chunked
+//! `remainingItemCount`, `limit`, the resourceVersion / resourceVersionMatch rules (the table
+//! at the top of `list.rs`), watches as newline-delimited JSON over a chunked
 //! response, `BOOKMARK` events, `ERROR` events with a `410 Expired` `Status`, streaming lists
 //! (`sendInitialEvents`), `timeoutSeconds`, label and field selectors, namespaced,
 //! cluster-wide and group paths, minimal discovery, and `Status` error bodies.
