@@ -6,11 +6,10 @@
 //! element (a multi-valued index, like client-go's index functions that return several
 //! values); `null`, objects and missing fields index nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use informer_core::{ObjectKey, Store, StoreError, Version};
-use parking_lot::RwLock;
+use informer_core::{ObjectKey, Store};
+use informer_stores::{IndexFn, Indexer, Indexers};
 use serde_json::Value;
 
 use super::ObjectAdapter;
@@ -42,159 +41,60 @@ pub fn pointer_values(json: &Value, pointer: &str) -> Vec<String> {
     }
 }
 
-#[derive(Default)]
-struct Indexes {
-    /// index name → value → keys.
-    by_value: HashMap<String, HashMap<String, BTreeSet<ObjectKey>>>,
-    /// key → (index name → values), to remove an object's old entries.
-    by_key: HashMap<ObjectKey, Vec<Vec<String>>>,
-}
-
-/// A store that keeps only the `--index` indexes of the objects it is given (the objects
-/// themselves live in the [`MirrorStore`](super::MirrorStore) that forwards to it).
+/// The `--index` indexes: an [`Indexer`] from `informer-stores` whose index functions read
+/// the JSON form of each object at a pointer. The [`MirrorStore`](super::MirrorStore)
+/// forwards every change to it; the objects are shared (`Arc`), not copied.
 pub struct JsonIndex<T> {
-    adapter: ObjectAdapter<T>,
-    specs: Vec<IndexSpec>,
-    state: RwLock<Indexes>,
+    indexer: Arc<Indexer<T>>,
+    names: Vec<String>,
 }
 
 impl<T> std::fmt::Debug for JsonIndex<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonIndex").field("specs", &self.specs).finish()
+        f.debug_struct("JsonIndex").field("names", &self.names).finish()
     }
 }
 
 impl<T: Send + Sync + 'static> JsonIndex<T> {
     /// Indexes the JSON form of objects (rendered by `adapter`) at each spec's pointer.
     pub fn new(adapter: ObjectAdapter<T>, specs: Vec<IndexSpec>) -> Self {
-        Self { adapter, specs, state: RwLock::new(Indexes::default()) }
+        let mut indexers = Indexers::new();
+        for spec in &specs {
+            let (adapter, pointer) = (adapter.clone(), spec.pointer.clone());
+            indexers = indexers.with(
+                spec.name.clone(),
+                IndexFn::owned(move |object: &T| pointer_values(&adapter.to_json(object), &pointer)),
+            );
+        }
+        let names = specs.into_iter().map(|s| s.name).collect();
+        Self { indexer: Arc::new(Indexer::with_indexers(adapter.key.clone(), indexers)), names }
+    }
+
+    /// The indexer, as the store the mirror forwards changes to.
+    pub fn store(&self) -> Box<dyn Store<Object = T>> {
+        Box::new(Arc::clone(&self.indexer))
     }
 
     /// The keys whose index `name` has `value`, sorted. Errors if no index has that name.
     pub fn by_index(&self, name: &str, value: &str) -> Result<Vec<ObjectKey>, String> {
-        if !self.specs.iter().any(|s| s.name == name) {
-            let known: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
-            return Err(format!("no index named `{name}` (indexes: {})", known.join(", ")));
-        }
-        let state = self.state.read();
-        let keys = state.by_value.get(name).and_then(|values| values.get(value));
-        Ok(keys.map(|k| k.iter().cloned().collect()).unwrap_or_default())
+        let mut keys =
+            self.indexer.index_keys(name, value).map_err(|e| format!("{e} (indexes: {})", self.names.join(", ")))?;
+        keys.sort();
+        Ok(keys)
     }
 
-    /// Every value of index `name` with how many objects have it.
-    pub fn values(&self, name: &str) -> BTreeMap<String, usize> {
-        let state = self.state.read();
-        state
-            .by_value
-            .get(name)
-            .map(|values| values.iter().map(|(v, keys)| (v.clone(), keys.len())).collect())
-            .unwrap_or_default()
-    }
-
-    fn entries(&self, object: &T) -> Vec<Vec<String>> {
-        let json = self.adapter.to_json(object);
-        self.specs.iter().map(|spec| pointer_values(&json, &spec.pointer)).collect()
-    }
-
-    fn remove_locked(&self, state: &mut Indexes, key: &ObjectKey) {
-        let Some(old) = state.by_key.remove(key) else { return };
-        for (spec, values) in self.specs.iter().zip(old) {
-            let Some(index) = state.by_value.get_mut(&spec.name) else { continue };
-            for value in values {
-                if let Some(keys) = index.get_mut(&value) {
-                    keys.remove(key);
-                    if keys.is_empty() {
-                        index.remove(&value);
-                    }
-                }
-            }
-        }
-    }
-
-    fn insert_locked(&self, state: &mut Indexes, key: ObjectKey, entries: Vec<Vec<String>>) {
-        self.remove_locked(state, &key);
-        for (spec, values) in self.specs.iter().zip(&entries) {
-            let index = state.by_value.entry(spec.name.clone()).or_default();
-            for value in values {
-                index.entry(value.clone()).or_default().insert(key.clone());
-            }
-        }
-        state.by_key.insert(key, entries);
-    }
-
-    fn set(&self, object: &T) -> Result<(), StoreError> {
-        let key = self.adapter.key.key(object)?;
-        let entries = self.entries(object);
-        let mut state = self.state.write();
-        self.insert_locked(&mut state, key, entries);
-        Ok(())
-    }
-}
-
-impl<T: Send + Sync + 'static> Store for JsonIndex<T> {
-    type Object = T;
-
-    fn add(&self, object: Arc<T>) -> Result<(), StoreError> {
-        self.set(&object)
-    }
-
-    fn update(&self, object: Arc<T>) -> Result<(), StoreError> {
-        self.set(&object)
-    }
-
-    fn delete(&self, object: Arc<T>) -> Result<(), StoreError> {
-        let key = self.adapter.key.key(&object)?;
-        self.remove_locked(&mut self.state.write(), &key);
-        Ok(())
-    }
-
-    /// The index keeps no objects; read them from the mirror.
-    fn list(&self) -> Vec<Arc<T>> {
-        Vec::new()
-    }
-
-    fn list_keys(&self) -> Vec<ObjectKey> {
-        self.state.read().by_key.keys().cloned().collect()
-    }
-
-    /// The index keeps no objects; read them from the mirror.
-    fn get(&self, _object: &T) -> Result<Option<Arc<T>>, StoreError> {
-        Ok(None)
-    }
-
-    /// The index keeps no objects; read them from the mirror.
-    fn get_by_key(&self, _key: &str) -> Option<Arc<T>> {
-        None
-    }
-
-    fn replace(&self, items: Vec<Arc<T>>, _version: Version) -> Result<(), StoreError> {
-        let mut first_error = None;
-        let mut fresh = Vec::with_capacity(items.len());
-        for item in &items {
-            match self.adapter.key.key(item) {
-                Ok(key) => fresh.push((key, self.entries(item))),
-                Err(err) => {
-                    first_error.get_or_insert(StoreError::from(err));
-                }
-            }
-        }
-        let mut state = self.state.write();
-        *state = Indexes::default();
-        for (key, entries) in fresh {
-            self.insert_locked(&mut state, key, entries);
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    fn resync(&self) -> Result<(), StoreError> {
-        Ok(())
+    /// Every value of index `name`, sorted.
+    pub fn values(&self, name: &str) -> Vec<String> {
+        let mut values = self.indexer.list_index_values(name).unwrap_or_default();
+        values.sort();
+        values
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use informer_core::KeyFn;
+    use informer_core::{KeyFn, Version};
     use serde_json::json;
 
     fn index() -> JsonIndex<Value> {
@@ -210,22 +110,24 @@ mod tests {
     #[test]
     fn update_moves_a_key_between_index_values() {
         let idx = index();
-        idx.add(Arc::new(json!({"name": "a", "node": "n1"}))).unwrap();
-        idx.add(Arc::new(json!({"name": "b", "node": "n1"}))).unwrap();
-        idx.update(Arc::new(json!({"name": "a", "node": "n2"}))).unwrap();
+        let store = idx.store();
+        store.add(Arc::new(json!({"name": "a", "node": "n1"}))).unwrap();
+        store.add(Arc::new(json!({"name": "b", "node": "n1"}))).unwrap();
+        store.update(Arc::new(json!({"name": "a", "node": "n2"}))).unwrap();
         assert_eq!(idx.by_index("node", "n1").unwrap(), [ObjectKey::from("b")]);
         assert_eq!(idx.by_index("node", "n2").unwrap(), [ObjectKey::from("a")]);
-        idx.delete(Arc::new(json!({"name": "b"}))).unwrap();
+        store.delete(Arc::new(json!({"name": "b"}))).unwrap();
         assert!(idx.by_index("node", "n1").unwrap().is_empty());
-        assert_eq!(idx.values("node").into_iter().collect::<Vec<_>>(), [("n2".to_string(), 1)]);
+        assert_eq!(idx.values("node"), ["n2"]);
     }
 
     #[test]
     fn arrays_index_every_element_and_replace_drops_vanished_keys() {
         let idx = index();
-        idx.add(Arc::new(json!({"name": "a", "tags": ["x", "y"]}))).unwrap();
+        let store = idx.store();
+        store.add(Arc::new(json!({"name": "a", "tags": ["x", "y"]}))).unwrap();
         assert_eq!(idx.by_index("tag", "y").unwrap(), [ObjectKey::from("a")]);
-        idx.replace(vec![Arc::new(json!({"name": "c", "tags": ["y"]}))], Version::from("9")).unwrap();
+        store.replace(vec![Arc::new(json!({"name": "c", "tags": ["y"]}))], Version::from("9")).unwrap();
         assert_eq!(idx.by_index("tag", "y").unwrap(), [ObjectKey::from("c")]);
         assert!(idx.by_index("tag", "x").unwrap().is_empty());
     }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use informer_core::{CancellationToken, ListerWatcher, Reflector, ReflectorError, ReflectorHandle, Store};
+use informer_core::{CancellationToken, ListerWatcher, Reflector, ReflectorError, ReflectorHandle};
 use serde_json::json;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinHandle;
@@ -49,7 +49,7 @@ pub async fn run_mirror<L: ListerWatcher>(
     let counts = Arc::new(ListProgress::default());
     let index =
         (!options.indexes.is_empty()).then(|| Arc::new(JsonIndex::new(adapter.clone(), options.indexes.clone())));
-    let forward = index.clone().map(|i| Box::new(i) as Box<dyn Store<Object = L::Object>>);
+    let forward = index.as_ref().map(|i| i.store());
     let store = Arc::new(MirrorStore::new(adapter, forward, options.events.then(|| output.clone())));
     let reflector =
         Reflector::new(CountingSource::new(source, Arc::clone(&counts)), Arc::clone(&store), options.reflector.clone());
