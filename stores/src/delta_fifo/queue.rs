@@ -1,6 +1,8 @@
 //! The [`DeltaFifo`] type and its [`Store`] implementation.
 
-use std::collections::{HashMap, VecDeque, hash_map};
+use std::collections::VecDeque;
+
+use hashbrown::hash_map;
 use std::sync::Arc;
 
 use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
@@ -9,6 +11,7 @@ use tokio::sync::watch;
 
 use super::wake::Wakers;
 use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, QueueStats, ReplacedAll};
+use crate::cache::FastMap;
 
 /// A queue of per-key change lists (client-go's `DeltaFIFO`); see the [module docs](super).
 ///
@@ -98,7 +101,7 @@ pub(super) enum Entry<T> {
 }
 
 pub(super) struct State<T> {
-    pub(super) items: HashMap<ObjectKey, Vec<Delta<T>>>,
+    pub(super) items: FastMap<ObjectKey, Vec<Delta<T>>>,
     pub(super) queue: VecDeque<Entry<T>>,
     pub(super) populated: bool,
     /// Entries at the head of the queue that the first replace queued.
@@ -106,7 +109,7 @@ pub(super) struct State<T> {
     /// Initial entries popped whose handler has not returned yet.
     pub(super) initial_in_flight: usize,
     /// Keys whose handler runs now, with their newest live object (None after a deletion).
-    pub(super) in_flight: HashMap<ObjectKey, Option<Arc<T>>>,
+    pub(super) in_flight: FastMap<ObjectKey, Option<Arc<T>>>,
     /// An atomic replace's handler runs now.
     pub(super) replace_in_flight: bool,
     /// An atomic replace is queued (there is at most one: a replace drops the queue).
@@ -163,12 +166,12 @@ where
     fn build(key_fn: KeyFn<T>, known: Option<K>, options: DeltaFifoOptions) -> Self {
         let (synced, _) = watch::channel(SyncPhase::NotSynced);
         let state = State {
-            items: HashMap::new(),
+            items: FastMap::default(),
             queue: VecDeque::new(),
             populated: false,
             initial_queued: 0,
             initial_in_flight: 0,
-            in_flight: HashMap::new(),
+            in_flight: FastMap::default(),
             replace_in_flight: false,
             replace_queued: false,
             closed: false,

@@ -22,13 +22,14 @@
 //! assert_eq!(fifo.try_pop(|o| o.to_string()).unwrap().unwrap(), "b1");
 //! ```
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
+use crate::cache::FastMap;
 use crate::delta_fifo::wake::Wakers;
 use crate::{Capacity, QueueClosed, QueueStats};
 
@@ -93,10 +94,10 @@ struct Item<T> {
 }
 
 struct State<T> {
-    items: HashMap<ObjectKey, Item<T>>,
+    items: FastMap<ObjectKey, Item<T>>,
     queue: VecDeque<(ObjectKey, u64)>,
     next_seq: u64,
-    in_flight: HashSet<ObjectKey>,
+    in_flight: hashbrown::HashSet<ObjectKey>,
     populated: bool,
     initial_queued: usize,
     initial_in_flight: usize,
@@ -129,10 +130,10 @@ impl<T: Send + Sync + 'static> Fifo<T> {
     /// A queue with a capacity policy (contract 9).
     pub fn with_capacity(key_fn: KeyFn<T>, capacity: Capacity) -> Self {
         let state = State {
-            items: HashMap::new(),
+            items: FastMap::default(),
             queue: VecDeque::new(),
             next_seq: 0,
-            in_flight: HashSet::new(),
+            in_flight: hashbrown::HashSet::default(),
             populated: false,
             initial_queued: 0,
             initial_in_flight: 0,
