@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 pub struct EtcdOptions {
     /// Serve the v2 API too (`--enable-v2=true`), for the HTTP long-poll backend.
     pub enable_v2: bool,
-    /// Extra command-line flags.
+    /// Extra command-line flags. `{client_port}` in a flag is replaced by the client port, e.g.
+    /// to add an HTTPS listener beside the plain one the harness checks:
+    /// `--listen-client-urls http://127.0.0.1:{client_port},https://127.0.0.1:23790`.
     pub extra_args: Vec<String>,
 }
 
@@ -82,7 +84,7 @@ impl EtcdServer {
             .arg("--logger=zap")
             .arg("--log-level=error")
             .arg(format!("--enable-v2={}", self.options.enable_v2))
-            .args(&self.options.extra_args)
+            .args(self.options.extra_args.iter().map(|a| a.replace("{client_port}", &self.client_port.to_string())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(self.data_dir.path().join("etcd.log"))?));

@@ -1,0 +1,111 @@
+//! TLS to a real etcd (crate feature `tls`; needs the `openssl` command to make test
+//! certificates): `cargo test -p informer-etcd --features tls --test tls`.
+#![cfg(feature = "tls")]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use informer_core::{ErrorKind, ListOptions, ListerWatcher};
+use informer_etcd::etcd_client::{Certificate, TlsOptions};
+use informer_etcd::{EtcdConfig, EtcdSource, KeyRange, RawCodec};
+use informer_tests::etcd::{EtcdOptions, EtcdServer, free_port};
+
+/// A CA and a server certificate for 127.0.0.1, made with the openssl command.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=informer-test-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_over_tls_and_rejects_an_unknown_certificate_authority() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let tls_port = free_port().unwrap();
+    // The harness checks health over plain HTTP; an HTTPS listener is added beside it.
+    let etcd = EtcdServer::start_with(EtcdOptions {
+        extra_args: vec![
+            "--listen-client-urls".into(),
+            format!("http://127.0.0.1:{{client_port}},https://127.0.0.1:{tls_port}"),
+            "--cert-file".into(),
+            dir.path().join("server.crt").display().to_string(),
+            "--key-file".into(),
+            dir.path().join("server.key").display().to_string(),
+        ],
+        ..Default::default()
+    })
+    .expect("etcd with an HTTPS listener starts");
+    let plain = client(&etcd.endpoint()).await;
+    put_all(&plain, (0..50).map(|i| (format!("/tls/{i:02}"), b"v".to_vec())).collect()).await;
+
+    let endpoint = format!("https://127.0.0.1:{tls_port}");
+    let ca = std::fs::read(dir.path().join("ca.crt")).unwrap();
+    let config = EtcdConfig::new([endpoint.clone()], KeyRange::prefix("/tls/"))
+        .with_tls(TlsOptions::new().ca_certificate(Certificate::from_pem(ca)))
+        .with_request_timeout(Duration::from_secs(5));
+    let source = EtcdSource::connect(config, RawCodec).await.unwrap();
+    let running = spawn_reflector(source, fast_config(20));
+    assert!(tokio::time::timeout(Duration::from_secs(10), running.handle.wait_synced()).await.unwrap());
+    put_all(&plain, vec![("/tls/new".into(), b"n".to_vec())]).await;
+    assert_converges(&plain, "/tls/", &running.store, Duration::from_secs(10)).await;
+    running.stop().await;
+
+    // Without the CA the server's certificate is not trusted: a clear, retryable error.
+    let config = EtcdConfig::new([endpoint], KeyRange::prefix("/tls/"))
+        .with_tls(TlsOptions::new())
+        .with_request_timeout(Duration::from_secs(5));
+    let untrusting = EtcdSource::connect(config, RawCodec).await.unwrap();
+    let err = untrusting.list(&ListOptions::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert!(err.to_string().contains("list (first page)"), "{err}");
+}
