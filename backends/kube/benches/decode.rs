@@ -1,3 +1,5 @@
+#![allow(missing_docs)] // `criterion_group!` generates an undocumented function.
+
 //! Decode cost of typed pods vs compact raw objects, and a full list of 1 000 realistic pods
 //! through the local API server (HTTP and JSON included).
 //!

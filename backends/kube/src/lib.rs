@@ -25,11 +25,30 @@
 //!   expired continue token (410) restarts the list.
 //! * **Watch** with `allowWatchBookmarks=true`, resuming from the last version seen, with
 //!   `timeoutSeconds` from [`WatchOptions::timeout`](informer_core::WatchOptions) (jittered by
-//!   the reflector). An `ERROR` event with a 410 `Status`, or HTTP 410, is *expired*; see the
-//!   `error` module table for every other answer.
+//!   the reflector). An `ERROR` event with a 410 `Status`, or HTTP 410, is *expired*; see
+//!   [Errors](#errors) for every other answer.
 //! * **Streaming list** (`sendInitialEvents=true&resourceVersionMatch=NotOlderThan`), ending at
 //!   the bookmark annotated `k8s.io/initial-events-end`; a server that rejects it answers
 //!   *unsupported* and the reflector falls back to list + watch.
+//!
+//! # Errors
+//!
+//! What each answer of the API server means to the reflector
+//! ([`ErrorKind`](informer_core::ErrorKind)):
+//!
+//! | answer | kind | why |
+//! | --- | --- | --- |
+//! | 410 Gone (HTTP, or a watch `ERROR` event): expired resourceVersion or continue token | Expired | the version is gone; relist |
+//! | 504 with cause `ResourceVersionTooLarge` ("Too large resource version") | Expired | the server is behind the version asked; the reflector then lists with a consistent read (kubernetes #107133) |
+//! | 400 / 422 to a streaming list | Unsupported | the server rejects `sendInitialEvents`; fall back to list + watch |
+//! | 401, 403, 404 | Permanent | wrong credentials, missing RBAC rights, or a kind (CRD) or path that does not exist: only a configuration change fixes it; the reflector still retries with backoff, since credentials rotate and CRDs get installed |
+//! | 400 / 422 to a list or watch | Permanent | the request itself is invalid (e.g. a malformed selector) |
+//! | 429, 5xx, other codes, connection failures | Transient | retry after backoff |
+//! | a body that is not the JSON expected | Malformed | |
+//!
+//! Clients built by [`default_client`] and [`client_from_kubeconfig`] turn off the `kube`
+//! client's own retry layer (which retries 429 / 503 / 504 up to 15 times): the reflector
+//! backs off itself, and a "too large resource version" 504 must reach it at once.
 //!
 //! # Kubernetes API version
 //!
