@@ -165,6 +165,16 @@ impl<C: Codec> WatchState<C> {
         }
         if response.created {
             self.watch_id = Some(response.watch_id);
+            // A server behind the version asked for (restored from an older backup, or another
+            // cluster) would wait silently for revisions it may never reach: relist instead.
+            let current = response.header.as_ref().map_or(0, |h| h.revision);
+            if current > 0 && current < self.last_revision {
+                let err = SourceError::expired(format!(
+                    "{}: etcd is at revision {current}, older than the revision {} already seen; listing again",
+                    self.context, self.last_revision
+                ));
+                return self.fail(err);
+            }
         }
         if response.events.is_empty() {
             if !response.created {

@@ -95,6 +95,18 @@ async fn a_watch_from_a_compacted_revision_is_expired_not_resumed() {
 }
 
 #[tokio::test]
+async fn a_watch_from_a_revision_the_server_has_not_reached_is_expired() {
+    let etcd = start_etcd();
+    let source = EtcdSource::connect(test_config(&etcd.endpoint(), "/w/"), RawCodec).await.unwrap();
+    let current: i64 = source.list(&ListOptions::default()).await.unwrap().version.parse().unwrap();
+    let ahead = Version::from((current + 1000).to_string());
+    let mut stream = source.watch(&ahead, &WatchOptions::default()).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Expired, "{err}");
+    assert!(err.to_string().contains(&format!("etcd is at revision {current}")), "{err}");
+}
+
+#[tokio::test]
 async fn watch_reports_puts_deletes_with_previous_values_and_transactions_resume_safely() {
     let etcd = start_etcd();
     let client = client(&etcd.endpoint()).await;
