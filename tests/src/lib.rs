@@ -8,3 +8,4 @@ pub mod proxy;
 
 pub use map_store::MapStore;
 pub mod kube_api;
+pub mod consul;

@@ -3,7 +3,7 @@
 //! [`Malformed`](informer_core::ErrorKind::Malformed) naming the URL and what was missing.
 
 use bytes::Bytes;
-use informer_core::{SourceError, Version};
+use informer_core::SourceError;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 

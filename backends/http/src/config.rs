@@ -65,10 +65,12 @@ impl WaitParam {
 
     pub(crate) fn render(&self, wait: Duration) -> (String, String) {
         let secs = wait.as_secs().max(1);
+        let millis = wait.as_millis().max(1);
         let value = match self.format {
-            WaitFormat::GoDuration => format!("{secs}s"),
+            WaitFormat::GoDuration if millis % 1000 == 0 => format!("{secs}s"),
+            WaitFormat::GoDuration => format!("{millis}ms"),
             WaitFormat::Seconds => secs.to_string(),
-            WaitFormat::Millis => wait.as_millis().max(1).to_string(),
+            WaitFormat::Millis => millis.to_string(),
         };
         (self.name.clone(), value)
     }
@@ -379,7 +381,8 @@ mod tests {
     #[test]
     fn wait_parameters_render_in_each_format() {
         let d = Duration::from_millis(2500);
-        assert_eq!(WaitParam::new("wait", WaitFormat::GoDuration).render(d).1, "2s");
+        assert_eq!(WaitParam::new("wait", WaitFormat::GoDuration).render(d).1, "2500ms");
+        assert_eq!(WaitParam::new("wait", WaitFormat::GoDuration).render(Duration::from_secs(300)).1, "300s");
         assert_eq!(WaitParam::new("t", WaitFormat::Seconds).render(d).1, "2");
         assert_eq!(WaitParam::new("t", WaitFormat::Millis).render(d).1, "2500");
     }
