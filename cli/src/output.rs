@@ -40,14 +40,9 @@ impl OutputWriter {
                     out.write_all(line.as_bytes())?;
                     out.write_all(b"\n")?;
                     // Flush once the burst is over, so readers see lines promptly.
-                    loop {
-                        match rx.try_recv() {
-                            Ok(line) => {
-                                out.write_all(line.as_bytes())?;
-                                out.write_all(b"\n")?;
-                            }
-                            Err(_) => break,
-                        }
+                    while let Ok(line) = rx.try_recv() {
+                        out.write_all(line.as_bytes())?;
+                        out.write_all(b"\n")?;
                     }
                     out.flush()?;
                 }

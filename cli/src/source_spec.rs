@@ -282,8 +282,11 @@ impl fmt::Display for SourceSpec {
     }
 }
 
+/// Decoded `NAME=VALUE` pairs of a query string, in order.
+type QueryPairs = Vec<(String, String)>;
+
 /// Splits `path?query` and decodes the query into pairs; rejects an empty name.
-fn split_query<'a>(rest: &'a str, ctx: &Ctx<'_>) -> Result<(&'a str, Vec<(String, String)>), SpecError> {
+fn split_query<'a>(rest: &'a str, ctx: &Ctx<'_>) -> Result<(&'a str, QueryPairs), SpecError> {
     let Some((path, query)) = rest.split_once('?') else { return Ok((rest, Vec::new())) };
     let mut pairs = Vec::new();
     for raw in query.split('&').filter(|p| !p.is_empty()) {
@@ -300,9 +303,9 @@ fn split_query<'a>(rest: &'a str, ctx: &Ctx<'_>) -> Result<(&'a str, Vec<(String
     Ok((path, pairs))
 }
 
-fn parse_number<T: std::str::FromStr>(name: &str, value: &str, max: T, ctx: &Ctx<'_>) -> Result<T, SpecError>
+fn parse_number<T>(name: &str, value: &str, max: T, ctx: &Ctx<'_>) -> Result<T, SpecError>
 where
-    T: PartialOrd + fmt::Display,
+    T: std::str::FromStr + PartialOrd + fmt::Display,
 {
     match value.parse::<T>() {
         Ok(n) if n <= max => Ok(n),
