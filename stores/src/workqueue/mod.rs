@@ -33,7 +33,7 @@
 
 mod rate_limit;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -44,6 +44,10 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::warn;
+
+use crate::cache::FastMap;
+
+type FastSet<K> = hashbrown::HashSet<K>;
 
 pub use rate_limit::{ExponentialBackoff, MaxOf, RateLimiter, TokenBucket};
 
@@ -122,9 +126,9 @@ struct Inner<K, R> {
 
 struct State<K> {
     queue: VecDeque<K>,
-    dirty: HashSet<K>,
-    processing: HashSet<K>,
-    waiting: HashMap<K, Instant>,
+    dirty: FastSet<K>,
+    processing: FastSet<K>,
+    waiting: FastMap<K, Instant>,
     shutting_down: bool,
     stats: WorkQueueStats,
 }
@@ -191,9 +195,9 @@ where
     pub fn with_rate_limiter(limiter: R) -> Self {
         let state = State {
             queue: VecDeque::new(),
-            dirty: HashSet::new(),
-            processing: HashSet::new(),
-            waiting: HashMap::new(),
+            dirty: FastSet::default(),
+            processing: FastSet::default(),
+            waiting: FastMap::default(),
             shutting_down: false,
             stats: WorkQueueStats::default(),
         };

@@ -1,12 +1,13 @@
 //! Rate limiters: how long a key waits before it is retried (client-go `workqueue`'s
 //! `TypedRateLimiter` family).
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::time::Instant;
+
+use crate::cache::FastMap;
 
 /// Decides how long a key waits before [`WorkQueue::add_rate_limited`](super::WorkQueue::add_rate_limited)
 /// queues it again.
@@ -41,13 +42,13 @@ pub trait RateLimiter<K>: Send + Sync + 'static {
 pub struct ExponentialBackoff<K> {
     base: Duration,
     max: Duration,
-    failures: Mutex<HashMap<K, u32>>,
+    failures: Mutex<FastMap<K, u32>>,
 }
 
 impl<K> ExponentialBackoff<K> {
     /// Waits `base`, `2 * base`, `4 * base`, ... up to `max`.
     pub fn new(base: Duration, max: Duration) -> Self {
-        Self { base, max, failures: Mutex::new(HashMap::new()) }
+        Self { base, max, failures: Mutex::new(FastMap::default()) }
     }
 }
 
