@@ -96,7 +96,12 @@ pub async fn churn(source: MemorySource<DemoPod>, per_second: u32, seed: u64, ca
     let mut stats = ChurnStats::default();
     let mut next_id = 1_000_000u64 + rng.u64(..1_000_000);
     let per_tick = (per_second / 100).max(1);
+    // The keys this loop may touch, picked in O(1); other writers may delete them meanwhile.
+    let mut keys: Vec<String> = source.snapshot().into_keys().map(|k| k.to_string()).collect();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
+    // A slow machine skips ticks instead of bursting: a burst would hold its worker thread and
+    // starve tasks it wakes (such as a reflector) until Tokio's cooperative budget runs out.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return stats,
@@ -104,21 +109,21 @@ pub async fn churn(source: MemorySource<DemoPod>, per_second: u32, seed: u64, ca
         }
         for _ in 0..per_tick {
             let roll = rng.u8(..100);
-            if roll < 20 || source.is_empty() {
+            if roll < 20 || keys.is_empty() {
                 let pod = make_pod(&mut rng, next_id);
                 next_id += 1;
+                keys.push(pod.key());
                 source.put(pod.key(), pod);
                 stats.created += 1;
                 continue;
             }
-            // Pick an existing key: the n-th key of a sorted snapshot would be O(n); sample
-            // by name instead and fall back to creating when it is gone.
-            let Some(key) = random_key(&source, &mut rng) else { continue };
+            let index = rng.usize(..keys.len());
             if roll < 40 {
+                let key = keys.swap_remove(index);
                 if source.delete(&key).is_some() {
                     stats.deleted += 1;
                 }
-            } else if let Some(current) = source.get(&key) {
+            } else if let Some(current) = source.get(&keys[index]) {
                 let mut pod = (**current.value()).clone();
                 pod.generation += 1;
                 if rng.bool() {
@@ -126,20 +131,15 @@ pub async fn churn(source: MemorySource<DemoPod>, per_second: u32, seed: u64, ca
                 } else {
                     pod.node = format!("node-{:02}", rng.usize(..NODES));
                 }
-                source.put(key, pod);
+                source.put(keys[index].as_str(), pod);
                 stats.updated += 1;
+            } else {
+                keys.swap_remove(index);
             }
         }
+        // Let the tasks this batch woke run before the next batch.
+        tokio::task::yield_now().await;
     }
-}
-
-fn random_key(source: &MemorySource<DemoPod>, rng: &mut fastrand::Rng) -> Option<String> {
-    let state = source.inner.state.lock();
-    let len = state.objects.len();
-    if len == 0 {
-        return None;
-    }
-    state.objects.keys().nth(rng.usize(..len.min(4096))).map(|k| k.to_string())
 }
 
 #[cfg(test)]
