@@ -146,12 +146,18 @@ async fn resumes_without_relisting_after_etcd_is_killed_and_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notices_a_paused_etcd_within_seconds_and_recovers() {
-    let etcd = start_etcd();
+    // etcd refuses pings more often than --grpc-keepalive-min-time (5 s by default): allow fast
+    // ones so the test can use a 1 s keep-alive.
+    let etcd = start_etcd_with(&["--grpc-keepalive-min-time=200ms"]);
     let client = client(&etcd.endpoint()).await;
     put_all(&client, (0..100).map(|i| (format!("/p/{i:03}"), value_of(8, i))).collect()).await;
-    let source = EtcdSource::connect(test_config(&etcd.endpoint(), "/p/"), RawCodec).await.unwrap();
+    let config = test_config(&etcd.endpoint(), "/p/").with_keep_alive(Duration::from_secs(1), Duration::from_secs(1));
+    let source = EtcdSource::connect(config, RawCodec).await.unwrap();
     let running = spawn_reflector(source, fast_config(500));
     assert!(tokio::time::timeout(SYNC_TIMEOUT, running.handle.wait_synced()).await.unwrap());
+    // A healthy idle watch survives several pings: the error below comes from the pause.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(running.handle.metrics().errors, 0, "{:?}", running.handle.metrics());
 
     let pid = etcd.pid().unwrap().to_string();
     let signal = |sig: &str| {
@@ -160,7 +166,7 @@ async fn notices_a_paused_etcd_within_seconds_and_recovers() {
     };
     signal("-STOP");
     let errors_before = running.handle.metrics().errors;
-    // Keep-alive of 1 s + 1 s in the test config: the silent server is noticed well within 6 s.
+    // Keep-alive of 1 s + 1 s: the silent server is noticed well within 6 s.
     let noticed =
         eventually(Duration::from_secs(6), || async { running.handle.metrics().errors > errors_before }).await;
     signal("-CONT");
@@ -187,5 +193,19 @@ async fn accepts_several_endpoints_with_one_of_them_down() {
     assert!(tokio::time::timeout(SYNC_TIMEOUT, running.handle.wait_synced()).await.unwrap());
     put_all(&client, (0..30).map(|i| (format!("/e/{i:03}"), b"x".to_vec())).collect()).await;
     assert_converges(&client, "/e/", &running.store, Duration::from_secs(15)).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_keep_alive_is_accepted_by_etcds_default_ping_policy() {
+    // etcd closes connections that ping more often than every 5 s ("too many pings"); the
+    // default interval (6 s) must keep an idle watch open across several pings.
+    let etcd = start_etcd();
+    let source = EtcdSource::connect(test_config(&etcd.endpoint(), "/idle/"), RawCodec).await.unwrap();
+    let running = spawn_reflector(source, fast_config(100));
+    assert!(tokio::time::timeout(SYNC_TIMEOUT, running.handle.wait_synced()).await.unwrap());
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let metrics = running.handle.metrics();
+    assert_eq!((metrics.errors, metrics.watches), (0, 1), "{metrics:?}");
     running.stop().await;
 }

@@ -28,10 +28,10 @@ pub async fn client(endpoint: &str) -> Client {
     Client::connect([endpoint], None).await.expect("test client connects")
 }
 
-/// A config with short keep-alive and request timeouts, so tests notice dead servers fast.
+/// A config with the default keep-alive (which etcd's default ping policy accepts) and short
+/// connect and request timeouts.
 pub fn test_config(endpoint: &str, prefix: &str) -> EtcdConfig {
     EtcdConfig::new([endpoint], KeyRange::prefix(prefix))
-        .with_keep_alive(Duration::from_secs(1), Duration::from_secs(1))
         .with_connect_timeout(Duration::from_secs(1))
         .with_request_timeout(Duration::from_secs(5))
 }
