@@ -126,7 +126,8 @@ fn cache_get(c: &mut Criterion) {
             }
         })
     });
-    let fast_map: hashbrown::HashMap<ObjectKey, Arc<Pod>> = all.iter().map(|p| (p.key.clone(), Arc::clone(p))).collect();
+    let fast_map: hashbrown::HashMap<ObjectKey, Arc<Pod>> =
+        all.iter().map(|p| (p.key.clone(), Arc::clone(p))).collect();
     group.bench_function("bare_hashbrown_foldhash_map", |b| {
         b.iter(|| {
             for k in &keys {

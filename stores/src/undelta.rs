@@ -82,7 +82,11 @@ where
     }
 
     /// Applies `change`, then pushes the state unless it was refused outright.
-    fn change(&self, change: impl FnOnce(&Cache<T>) -> Result<(), StoreError>, pushes_on_error: bool) -> Result<(), StoreError> {
+    fn change(
+        &self,
+        change: impl FnOnce(&Cache<T>) -> Result<(), StoreError>,
+        pushes_on_error: bool,
+    ) -> Result<(), StoreError> {
         let _order = self.order.lock();
         let result = change(&self.cache);
         if result.is_ok() || pushes_on_error {

@@ -35,9 +35,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn cache() -> Cache<Obj> {
-    Cache::new(KeyFn::new(|o: &Obj| {
-        if o.0.is_empty() { Err(KeyError::new("empty name")) } else { Ok(ObjectKey::new(&o.0)) }
-    }))
+    Cache::new(KeyFn::new(
+        |o: &Obj| {
+            if o.0.is_empty() { Err(KeyError::new("empty name")) } else { Ok(ObjectKey::new(&o.0)) }
+        },
+    ))
 }
 
 /// Applies `op` to the model; returns whether the store must report an error.

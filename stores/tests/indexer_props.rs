@@ -84,12 +84,19 @@ fn check(
     for name in indexes {
         let expected = model_index(model, name);
         let values: BTreeSet<String> = store.list_index_values(name).unwrap().into_iter().collect();
-        prop_assert_eq!(&values, &expected.keys().cloned().collect::<BTreeSet<_>>(), "values of {} at step {}", name, step);
+        prop_assert_eq!(
+            &values,
+            &expected.keys().cloned().collect::<BTreeSet<_>>(),
+            "values of {} at step {}",
+            name,
+            step
+        );
         for probe in ["n1", "n2", "n3", "n4", "x", "y", "z", "w"] {
             let want = expected.get(probe).cloned().unwrap_or_default();
             let keys: BTreeSet<String> = store.index_keys(name, probe).unwrap().iter().map(|k| k.to_string()).collect();
             prop_assert_eq!(&keys, &want, "{}={} at step {}", name, probe, step);
-            let objects: BTreeSet<String> = store.by_index(name, probe).unwrap().iter().map(|p| p.name.clone()).collect();
+            let objects: BTreeSet<String> =
+                store.by_index(name, probe).unwrap().iter().map(|p| p.name.clone()).collect();
             prop_assert_eq!(&objects, &want);
         }
         // Index(): union over the probe's values, each object once.

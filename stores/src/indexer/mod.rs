@@ -95,10 +95,10 @@ struct Inner<T> {
 
 impl<T> Inner<T> {
     fn index(&self, name: &str, value: Option<&str>) -> Result<&Index<T>, IndexError> {
-        self.indexes.iter().find(|i| i.name == name).ok_or_else(|| IndexError::UnknownIndex {
-            index: name.to_string(),
-            value: value.map(str::to_string),
-        })
+        self.indexes
+            .iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| IndexError::UnknownIndex { index: name.to_string(), value: value.map(str::to_string) })
     }
 
     fn objects<'a>(&self, keys: impl IntoIterator<Item = &'a ObjectKey>) -> Vec<Arc<T>> {

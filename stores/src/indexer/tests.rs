@@ -18,7 +18,9 @@ fn pod(name: &str, node: &str, labels: &[&str]) -> Arc<Pod> {
 }
 
 fn key_fn() -> KeyFn<Pod> {
-    KeyFn::new(|p: &Pod| if p.name.is_empty() { Err(KeyError::new("pod without name")) } else { Ok(ObjectKey::new(&p.name)) })
+    KeyFn::new(
+        |p: &Pod| if p.name.is_empty() { Err(KeyError::new("pod without name")) } else { Ok(ObjectKey::new(&p.name)) },
+    )
 }
 
 fn indexers() -> Indexers<Pod> {

@@ -115,7 +115,11 @@ mod tests {
     /// Refuses objects starting with `!`.
     fn picky() -> Arc<Cache<String>> {
         Arc::new(Cache::new(KeyFn::new(|s: &String| {
-            if s.starts_with('!') { Err(KeyError::new(format!("picky store refuses {s}"))) } else { Ok(ObjectKey::new(s)) }
+            if s.starts_with('!') {
+                Err(KeyError::new(format!("picky store refuses {s}")))
+            } else {
+                Ok(ObjectKey::new(s))
+            }
         })))
     }
 

@@ -108,10 +108,10 @@ where
 
 #[cfg(test)]
 mod tests {
-    use informer_core::KeyFn;
     use super::*;
     use crate::stack::probe::Recorder;
     use crate::{Cache, StoreExt};
+    use informer_core::KeyFn;
 
     #[derive(Debug, Clone, PartialEq)]
     struct Obj {
@@ -149,10 +149,7 @@ mod tests {
         t.delete(obj("a")).unwrap();
         assert_eq!(
             t.inner().calls(),
-            [
-                "add Obj { name: \"a\", managed_fields: None }",
-                "delete Obj { name: \"a\", managed_fields: None }"
-            ]
+            ["add Obj { name: \"a\", managed_fields: None }", "delete Obj { name: \"a\", managed_fields: None }"]
         );
         assert!(t.list().is_empty());
     }
