@@ -1,7 +1,8 @@
 //! A real `Reflector` over the in-memory source feeding a store stack
-//! `Tee(Transform(Cache), Filter(Indexer))` under churn and faults: once the reflector has
-//! caught up, the cache holds every source object (transformed), and the indexer holds exactly
-//! the matching ones, with indexes that agree with the source.
+//! `Tee(Tee(Transform(Cache), Filter(Indexer)), Undelta)` under churn and faults: once the
+//! reflector has caught up, the cache holds every source object (transformed), the indexer
+//! holds exactly the matching ones, with indexes that agree with the source, and the undelta
+//! store's last push is the source's whole state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use informer_core::{
     Reflector, ReflectorConfig, SourceError, Store, Version, WatchEvent, WatchOptions, WatchStream,
 };
 use informer_memory::{MemoryConfig, MemoryObject, MemorySource};
-use informer_stores::{Cache, IndexFn, Indexer, Indexers, StoreExt, Tee};
+use informer_stores::{Cache, IndexFn, Indexer, Indexers, StoreExt, Tee, Undelta};
+use parking_lot::Mutex;
 
 /// What the source holds per key.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +127,11 @@ async fn reflector_keeps_a_tee_of_transform_and_filtered_indexer_equal_to_the_so
         KeyFn::<Pod>::keyed(),
         Indexers::new().with("node", IndexFn::single(|p: &Pod| p.node.as_str())),
     ));
-    let stack = Tee::new(Arc::clone(&all).transformed(strip), Arc::clone(&running).filtered(|p: &Pod| p.running));
+    let last_push: Arc<Mutex<Option<Vec<Arc<Pod>>>>> = Arc::default();
+    let pushes = Arc::clone(&last_push);
+    let undelta = Undelta::new(KeyFn::<Pod>::keyed(), move |state| *pushes.lock() = Some(state));
+    let stack =
+        Tee::new(Arc::clone(&all).transformed(strip), Arc::clone(&running).filtered(|p: &Pod| p.running)).tee(undelta);
 
     let backoff = BackoffConfig::default().with_initial(Duration::from_millis(1)).with_max(Duration::from_millis(20));
     let config = ReflectorConfig::default()
@@ -182,6 +188,9 @@ async fn reflector_keeps_a_tee_of_transform_and_filtered_indexer_equal_to_the_so
     task.await.unwrap().unwrap();
     assert!(handle.metrics().relists >= 1, "the expired history must have forced a relist");
 
+    // The undelta store pushed the whole state last (nothing changes after the cancel).
+    let pushed = last_push.lock().take().expect("at least one push");
+    assert_eq!(store_state(pushed), expected);
     // The transform stripped every object in the cache.
     assert!(all.list().iter().all(|p| p.managed_fields.is_none()));
     // The filtered indexer holds exactly the running objects, untransformed.
