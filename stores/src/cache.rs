@@ -18,7 +18,10 @@ use parking_lot::RwLock;
 /// The hash map every store of this crate uses (hashbrown with foldhash).
 pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V>;
 
-/// A thread-safe map of `Arc<T>` by key, implementing [`Store`].
+/// A thread-safe map of `Arc<T>` by key, implementing [`Store`] (client-go's `NewStore`).
+///
+/// Readers share a read-write lock, so any number of them run in parallel and only wait for
+/// the short map update of a writer.
 ///
 /// # Contract
 ///

@@ -13,8 +13,8 @@ use parking_lot::ReentrantMutex;
 
 use crate::Cache;
 
-/// A store that calls `push` with the complete state after every change; see the
-/// [module docs](self).
+/// A store that calls `push` with the complete state after every change (client-go's
+/// `UndeltaStore`), for consumers that want "everything, now" instead of deltas.
 ///
 /// # Contract
 ///

@@ -10,24 +10,7 @@
 //! and new values of an update before touching the index, so the usual update (same node,
 //! same labels) costs one hash-map write plus the index function calls.
 //!
-//! ```
-//! use std::sync::Arc;
-//! use informer_core::{KeyFn, ObjectKey, Store};
-//! use informer_stores::{IndexFn, Indexer, Indexers};
-//!
-//! struct Pod { name: String, node: String }
-//! let pods = Indexer::with_indexers(
-//!     KeyFn::new(|p: &Pod| Ok(ObjectKey::new(&p.name))),
-//!     Indexers::new().with("node", IndexFn::single(|p: &Pod| p.node.as_str())),
-//! );
-//! pods.add(Arc::new(Pod { name: "web-0".into(), node: "n1".into() })).unwrap();
-//! pods.add(Arc::new(Pod { name: "web-1".into(), node: "n2".into() })).unwrap();
-//! pods.update(Arc::new(Pod { name: "web-1".into(), node: "n1".into() })).unwrap();
-//! let mut on_n1 = pods.index_keys("node", "n1").unwrap();
-//! on_n1.sort();
-//! assert_eq!(on_n1, ["web-0", "web-1"]);
-//! assert_eq!(pods.list_index_values("node").unwrap(), ["n1"]);
-//! ```
+//! The crate re-exports everything here; [`Indexer`] documents the contract with an example.
 
 mod index;
 mod index_fn;
@@ -63,7 +46,28 @@ pub enum IndexError {
     },
 }
 
-/// A thread-safe store with named secondary indexes; see the [module docs](self).
+/// A thread-safe [`Cache`](crate::Cache) with named secondary indexes: each index has an
+/// [`IndexFn`] mapping an object to zero or more index values, and answers "which objects have
+/// this value?" ([`by_index`](Self::by_index)) without a scan.
+///
+/// ```
+/// use std::sync::Arc;
+/// use informer_core::{KeyFn, ObjectKey, Store};
+/// use informer_stores::{IndexFn, Indexer, Indexers};
+///
+/// struct Pod { name: String, node: String }
+/// let pods = Indexer::with_indexers(
+///     KeyFn::new(|p: &Pod| Ok(ObjectKey::new(&p.name))),
+///     Indexers::new().with("node", IndexFn::single(|p: &Pod| p.node.as_str())),
+/// );
+/// pods.add(Arc::new(Pod { name: "web-0".into(), node: "n1".into() })).unwrap();
+/// pods.add(Arc::new(Pod { name: "web-1".into(), node: "n2".into() })).unwrap();
+/// pods.update(Arc::new(Pod { name: "web-1".into(), node: "n1".into() })).unwrap();
+/// let mut on_n1 = pods.index_keys("node", "n1").unwrap();
+/// on_n1.sort();
+/// assert_eq!(on_n1, ["web-0", "web-1"]);
+/// assert_eq!(pods.list_index_values("node").unwrap(), ["n1"]);
+/// ```
 ///
 /// # Contract (client-go's `ThreadSafeStore` semantics)
 ///

@@ -13,30 +13,6 @@
 //! so every call is statically dispatched and inlinable. To pick a stack at run time, box it:
 //! `Box<dyn Store<Object = T>>` is a store too. Keep an `Arc` of each store you want to read and
 //! put a clone of the `Arc` in the stack (`Arc<S>` is a store).
-//!
-//! ```
-//! use std::sync::Arc;
-//! use informer_core::{KeyFn, ObjectKey, Store, Version};
-//! use informer_stores::{Cache, StoreExt, Tee};
-//!
-//! #[derive(Clone)]
-//! struct Pod { name: String, phase: &'static str, managed_fields: Vec<String> }
-//! let key = KeyFn::new(|p: &Pod| Ok(ObjectKey::new(&p.name)));
-//!
-//! let all = Arc::new(Cache::new(key.clone()));
-//! let running = Arc::new(Cache::new(key));
-//! let stack = Tee::new(
-//!     Arc::clone(&all).transformed(|p: Arc<Pod>| Arc::new(Pod { managed_fields: Vec::new(), ..(*p).clone() })),
-//!     Arc::clone(&running).filtered(|p: &Pod| p.phase == "Running"),
-//! );
-//!
-//! let pod = |name: &str, phase| Arc::new(Pod { name: name.into(), phase, managed_fields: vec!["f".into()] });
-//! stack.replace(vec![pod("a", "Running"), pod("b", "Pending")], Version::from("1")).unwrap();
-//! stack.update(pod("a", "Succeeded")).unwrap();
-//! assert_eq!(all.len(), 2);
-//! assert!(all.get_by_key("a").unwrap().managed_fields.is_empty());
-//! assert!(running.is_empty(), "a stopped running, b never ran");
-//! ```
 
 mod filter;
 #[cfg(test)]
@@ -54,7 +30,32 @@ use informer_core::Store;
 
 /// Builder methods to stack stores: `a.tee(b)`, `s.filtered(p)`, `s.transformed(f)`.
 ///
-/// Implemented for every sized [`Store`].
+/// Implemented for every sized [`Store`]. A stack is one concrete type, statically
+/// dispatched; keep an `Arc` of each store you read and put a clone in the stack.
+///
+/// ```
+/// use std::sync::Arc;
+/// use informer_core::{KeyFn, ObjectKey, Store, Version};
+/// use informer_stores::{Cache, StoreExt, Tee};
+///
+/// #[derive(Clone)]
+/// struct Pod { name: String, phase: &'static str, managed_fields: Vec<String> }
+/// let key = KeyFn::new(|p: &Pod| Ok(ObjectKey::new(&p.name)));
+///
+/// let all = Arc::new(Cache::new(key.clone()));
+/// let running = Arc::new(Cache::new(key));
+/// let stack = Tee::new(
+///     Arc::clone(&all).transformed(|p: Arc<Pod>| Arc::new(Pod { managed_fields: Vec::new(), ..(*p).clone() })),
+///     Arc::clone(&running).filtered(|p: &Pod| p.phase == "Running"),
+/// );
+///
+/// let pod = |name: &str, phase| Arc::new(Pod { name: name.into(), phase, managed_fields: vec!["f".into()] });
+/// stack.replace(vec![pod("a", "Running"), pod("b", "Pending")], Version::from("1")).unwrap();
+/// stack.update(pod("a", "Succeeded")).unwrap();
+/// assert_eq!(all.len(), 2);
+/// assert!(all.get_by_key("a").unwrap().managed_fields.is_empty());
+/// assert!(running.is_empty(), "a stopped running, b never ran");
+/// ```
 pub trait StoreExt: Store + Sized {
     /// Writes to `self` and `other`; reads from `self`. See [`Tee`].
     fn tee<B: Store<Object = Self::Object>>(self, other: B) -> Tee<Self, B> {
