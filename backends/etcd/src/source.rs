@@ -78,6 +78,8 @@ pub(crate) struct Inner<C> {
     pub(crate) name: String,
     decode_failures: AtomicU64,
     last_decode_failure: Mutex<Option<String>>,
+    /// When the server's version was last checked, and whether requested progress is safe.
+    pub(crate) progress_safe: Mutex<Option<(tokio::time::Instant, bool)>>,
 }
 
 /// A value the codec could not decode.
@@ -116,6 +118,7 @@ impl<C: Codec> EtcdSource<C> {
                 name,
                 decode_failures: AtomicU64::new(0),
                 last_decode_failure: Mutex::new(None),
+                progress_safe: Mutex::new(None),
             }),
         }
     }

@@ -211,14 +211,25 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-/// Asks the server its version (Status API); false if unknown.
+/// How long a server-version check is trusted before it is asked again.
+const VERSION_CHECK_TTL: Duration = Duration::from_secs(600);
+
+/// Whether requested progress notifications are safe on the server: its version from the
+/// Status API, cached for [`VERSION_CHECK_TTL`]; false if it cannot be asked.
 async fn requested_progress_is_safe_on<C: Codec>(inner: &Inner<C>) -> bool {
+    if let Some((at, safe)) = *inner.progress_safe.lock().unwrap_or_else(|e| e.into_inner())
+        && at.elapsed() < VERSION_CHECK_TTL
+    {
+        return safe;
+    }
     let mut client = inner.maintenance.clone();
     let status = client.status();
-    match tokio::time::timeout(inner.config.request_timeout, status).await {
+    let timeout = inner.config.request_timeout.min(Duration::from_secs(5));
+    match tokio::time::timeout(timeout, status).await {
         Ok(Ok(status)) => {
             let safe = requested_progress_is_safe(status.version());
             tracing::debug!(source = %inner.name, version = status.version(), safe, "etcd server version");
+            *inner.progress_safe.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), safe));
             safe
         }
         _ => false,
