@@ -25,6 +25,7 @@
 //! truncated pages without selectors, like the real server.
 
 use base64::Engine;
+use bytes::Bytes;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
@@ -58,8 +59,9 @@ fn decode_token(token: &str) -> Result<ContinueToken, ApiError> {
     Ok(token)
 }
 
-/// Serves one LIST request; returns the JSON body.
-pub(crate) fn list(shared: &Shared, target: &Target, params: &Params) -> Result<Vec<u8>, ApiError> {
+/// Serves one LIST request; returns the JSON body as chunks that share the stored objects'
+/// bytes (a large list is never copied into one buffer).
+pub(crate) fn list(shared: &Shared, target: &Target, params: &Params) -> Result<Vec<Bytes>, ApiError> {
     params.validate_list()?;
     let prefix = target.scan_prefix();
     let mut limit = params.limit;
@@ -127,16 +129,18 @@ pub(crate) fn list(shared: &Shared, target: &Target, params: &Params) -> Result<
     let resource = &target.resource;
     let head =
         json!({"kind": format!("{}List", resource.kind), "apiVersion": resource.api_version(), "metadata": metadata});
-    let mut body = serde_json::to_vec(&head).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    body.pop(); // the closing brace
-    body.extend_from_slice(b",\"items\":[");
-    for (i, item) in items.iter().enumerate() {
+    let mut head = serde_json::to_vec(&head).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    head.pop(); // the closing brace
+    head.extend_from_slice(b",\"items\":[");
+    let mut body = Vec::with_capacity(2 * items.len() + 2);
+    body.push(Bytes::from(head));
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
-            body.push(b',');
+            body.push(Bytes::from_static(b","));
         }
-        body.extend_from_slice(item);
+        body.push(item);
     }
-    body.extend_from_slice(b"]}");
+    body.push(Bytes::from_static(b"]}"));
     Ok(body)
 }
 

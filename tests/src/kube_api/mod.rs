@@ -529,5 +529,9 @@ fn serve(
         response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
         return Ok(response);
     }
-    Ok(status::json_response(list::list(shared, &target, &params)?))
+    let chunks = list::list(shared, &target, &params)?;
+    let stream = futures::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
+    let mut response = Body::from_stream(stream).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    Ok(response)
 }

@@ -81,18 +81,14 @@ impl Watcher {
         self.send(event_line("BOOKMARK", &serde_json::to_vec(&object).unwrap_or_default())).await
     }
 
-    /// Sends the state at the newest revision as ADDED events; returns that revision.
+    /// Sends the state at the newest revision as ADDED events; returns that revision. The
+    /// events are produced one at a time, so a large collection is never copied whole.
     async fn initial_events(&mut self) -> Result<u64, ApiError> {
         let view = self.shared.db.view(None, ApiError::too_old)?;
         let prefix = self.target.scan_prefix();
-        let lines: Vec<Bytes> = view
-            .range(&prefix, &prefix)
-            .filter(|(_, s)| self.matches(s))
-            .map(|(_, s)| event_line("ADDED", &s.json))
-            .collect();
         self.processed = view.revision;
-        for line in lines {
-            if !self.send(line).await {
+        for (_, stored) in view.range(&prefix, &prefix) {
+            if self.matches(stored) && !self.send(event_line("ADDED", &stored.json)).await {
                 break;
             }
         }
