@@ -26,8 +26,16 @@ pub(crate) enum Fetched {
     TimedOut,
 }
 
-/// Builds the default client: rustls with ring and the platform's certificate verifier.
-pub(crate) fn build_client(config: &HttpConfig) -> Result<reqwest::Client, ConfigError> {
+/// A `reqwest` client builder with this crate's TLS setup: rustls with the *ring* provider and
+/// the platform's certificate verifier (no OpenSSL, no process-wide provider needed). Start
+/// from it to add custom settings and pass the client to
+/// [`HttpSource::with_client`](crate::HttpSource::with_client).
+///
+/// ```
+/// let client = informer_http::client_builder().unwrap().build().unwrap();
+/// # let _ = client;
+/// ```
+pub fn client_builder() -> Result<reqwest::ClientBuilder, ConfigError> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -36,11 +44,16 @@ pub(crate) fn build_client(config: &HttpConfig) -> Result<reqwest::Client, Confi
         .with_platform_verifier()
         .map_err(|e| ConfigError::Client(e.to_string()))?
         .with_no_client_auth();
-    reqwest::Client::builder()
+    Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
+        .user_agent(concat!("informer-http/", env!("CARGO_PKG_VERSION"))))
+}
+
+/// Builds the default client of a source.
+pub(crate) fn build_client(config: &HttpConfig) -> Result<reqwest::Client, ConfigError> {
+    client_builder()?
         .connect_timeout(config.connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
-        .user_agent(concat!("informer-http/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ConfigError::Client(e.to_string()))
 }

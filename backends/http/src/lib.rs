@@ -69,6 +69,7 @@ mod source;
 mod watch;
 
 pub use answer::Answer;
+pub use client::client_builder;
 pub use config::{ConfigError, CursorFn, EventFeed, FeedBatch, FeedDecoder, HttpConfig, RateLimit, WaitFormat, WaitParam, WatchMode};
 pub use format::{IndexFrom, ItemPointers, ItemsDecoder, ItemsFormat, StatusRule, Verdict};
 pub use item::HttpItem;

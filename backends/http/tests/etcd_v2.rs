@@ -21,7 +21,7 @@ struct V2 {
 
 impl V2 {
     fn new(etcd: &EtcdServer) -> Self {
-        Self { http: reqwest::Client::new(), base: format!("{}/v2/keys", etcd.url()) }
+        Self { http: informer_http::client_builder().unwrap().build().unwrap(), base: format!("{}/v2/keys", etcd.url()) }
     }
 
     async fn put(&self, key: &str, value: &str) {
@@ -152,10 +152,12 @@ async fn relists_once_when_the_wait_index_falls_out_of_the_1000_event_window() {
     // The next write blocks the reflector inside the store: it stops consuming its watch.
     store.pause();
     v2.put("/w/k0", "paused").await;
+    // The reflector counts the event, then blocks in the store before applying it.
     assert!(
-        eventually(Duration::from_secs(5), || async { running.handle.metrics().events_total() == 0 }).await,
-        "no event may be applied while paused"
+        eventually(Duration::from_secs(5), || async { running.handle.metrics().events_total() == 1 }).await,
+        "the reflector reached the paused store"
     );
+    assert_eq!(inner(&store).get_by_key("/w/k0").unwrap().value, "0", "nothing applied while paused");
     // 1 100 changes: the watch's next waitIndex falls out of etcd's 1 000-event window.
     v2.put_all((0..1100).map(|n| (format!("/w/k{}", n % 150), format!("n{n}"))).collect(), 16).await;
     v2.delete("/w/k3").await;

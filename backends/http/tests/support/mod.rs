@@ -114,10 +114,10 @@ impl<S> GateStore<S> {
     }
 
     fn gate(&self) {
+        // Bounded, so a failing test cannot leave a runtime thread blocked forever.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut paused = self.paused.lock();
-        while *paused {
-            self.resumed.wait(&mut paused);
-        }
+        while *paused && !self.resumed.wait_until(&mut paused, deadline).timed_out() {}
     }
 }
 
