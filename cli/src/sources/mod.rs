@@ -3,6 +3,7 @@
 //! [`run_mirror`](crate::mirror::run_mirror).
 
 pub mod etcd;
+pub mod http;
 pub mod kube;
 pub mod memory;
 
@@ -19,9 +20,7 @@ pub async fn run(args: &MirrorArgs, options: &MirrorOptions, output: &Output) ->
         SourceSpec::Memory(spec) => memory::run(spec, options, output).await,
         SourceSpec::Etcd(spec) => etcd::run(spec, options, output).await,
         SourceSpec::Kube(spec) => kube::run(spec, strip, options, output).await,
-        other @ (SourceSpec::Etcd2(_) | SourceSpec::Consul(_) | SourceSpec::Http(_)) => Err(MirrorError::Usage(
-            format!("{}: this build has no {} backend yet (the HTTP long-poll backend)", options.source, other.kind()),
-        )),
+        SourceSpec::Etcd2(_) | SourceSpec::Consul(_) | SourceSpec::Http(_) => http::run(args, options, output).await,
     }
 }
 
