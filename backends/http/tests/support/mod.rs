@@ -23,6 +23,8 @@ pub fn reflector_config() -> ReflectorConfig {
         .with_min_watch_duration(Duration::from_millis(1))
 }
 
+pub mod collection;
+
 /// A reflector running on a task; cancelled on drop.
 pub struct Running {
     pub handle: ReflectorHandle,
