@@ -85,7 +85,15 @@ pub fn render(view: &MetricsView) -> String {
 /// Serves `GET /metrics` on `listener` until the task is dropped or aborted.
 pub async fn serve(listener: TcpListener, view: Arc<dyn Fn() -> MetricsView + Send + Sync>) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                debug!(error = %err, "metrics accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let view = Arc::clone(&view);
         tokio::spawn(async move {
             if let Err(err) = answer(stream, view).await {

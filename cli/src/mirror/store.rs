@@ -181,7 +181,13 @@ impl<T: Send + Sync + 'static> Store for MirrorStore<T> {
                 }
             }
         }
-        let previous = std::mem::replace(&mut *self.objects.write(), next.clone());
+        // The old map is kept only to print the differences.
+        let (previous, next) = if self.events.is_some() {
+            (std::mem::replace(&mut *self.objects.write(), next.clone()), next)
+        } else {
+            *self.objects.write() = next;
+            (BTreeMap::new(), BTreeMap::new())
+        };
         let forwarded = self.forward_op(|s| s.replace(items, version.clone()));
         if self.events.is_some() {
             for (key, object) in &next {

@@ -185,23 +185,65 @@ fn parse_never_panics_on_odd_input() {
     for s in odd {
         let _ = SourceSpec::parse(s);
     }
-    let mut rng = fastrand_like(7);
-    let alphabet: Vec<char> = "abkv1:/?=&,[]%.é+-0".chars().collect();
-    for _ in 0..20_000 {
-        let len = (rng() % 24) as usize;
-        let s: String = (0..len).map(|_| alphabet[(rng() % alphabet.len() as u64) as usize]).collect();
-        for prefix in ["etcd://", "kube://", "memory://", "etcd2+http://", "http://"] {
-            let _ = SourceSpec::parse(&format!("{prefix}{s}"));
-        }
-    }
 }
 
-/// A tiny xorshift generator (no extra dependency for one test).
-fn fastrand_like(mut state: u64) -> impl FnMut() -> u64 {
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scheme() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["", "memory://", "etcd://", "kube://", "etcd2+http://", "consul+http://", "http://"])
+    }
+
+    fn kube_spec() -> impl Strategy<Value = KubeSpec> {
+        (
+            prop::option::of("[a-z]{1,8}(\\.[a-z]{1,5})?"),
+            "v[1-9](beta[1-3])?",
+            "[a-z]{1,12}",
+            prop::option::of("[a-z][a-z0-9-]{0,10}[a-z0-9]"),
+            prop::option::of("[a-z]{1,5}(=|!=)[a-z0-9&=%+ ]{1,6}"),
+        )
+            .prop_map(|(group, version, resource, namespace, label_selector)| KubeSpec {
+                group,
+                version,
+                resource,
+                namespace,
+                label_selector,
+                field_selector: None,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn parse_never_panics(prefix in scheme(), rest in "[a-z0-9:/?=&,\\[\\]%.+~é -]{0,40}") {
+            let input = format!("{prefix}{rest}");
+            if let Err(err) = SourceSpec::parse(&input) {
+                prop_assert_eq!(&err.input, &input);
+                prop_assert!(!err.part.is_empty() && !err.expected.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_unicode_input_is_parsed_or_refused(input in "\\PC{0,60}") {
+            let _ = SourceSpec::parse(&input);
+        }
+
+        #[test]
+        fn kube_specs_round_trip_through_display(spec in kube_spec()) {
+            let spec = SourceSpec::Kube(spec);
+            prop_assert_eq!(SourceSpec::parse(&spec.to_string()), Ok(spec.clone()));
+        }
+
+        #[test]
+        fn etcd_specs_round_trip_through_display(
+            hosts in prop::collection::vec(("[a-z][a-z0-9.-]{0,10}", 1u16..), 1..4),
+            prefix in "/[a-zA-Z0-9/_.-]{0,20}",
+        ) {
+            let endpoints = hosts.into_iter().map(|(host, port)| HostPort { host, port }).collect();
+            let spec = SourceSpec::Etcd(EtcdSpec { endpoints, prefix });
+            prop_assert_eq!(SourceSpec::parse(&spec.to_string()), Ok(spec.clone()));
+        }
     }
 }
