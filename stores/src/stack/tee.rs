@@ -186,4 +186,18 @@ mod tests {
         tee.add(s("x")).unwrap();
         assert_eq!((a.len(), b.len(), c.len()), (1, 1, 1));
     }
+
+    #[test]
+    fn a_stack_chosen_at_run_time_works_boxed() {
+        let (a, b) = (cache(), cache());
+        let stack: Box<dyn Store<Object = String>> = if a.is_empty() {
+            Box::new(Arc::clone(&a).tee(Arc::clone(&b).filtered(|s: &String| s.len() > 1)))
+        } else {
+            Box::new(Arc::clone(&a))
+        };
+        stack.add(s("x")).unwrap();
+        stack.add(s("long")).unwrap();
+        assert_eq!((keys(&a), keys(&b)), (vec!["long".into(), "x".into()], vec!["long".into()]));
+        assert_eq!(stack.list().len(), 2);
+    }
 }
