@@ -136,7 +136,8 @@ impl ConsulServer {
             requests: AtomicU64::new(0),
             blocking_requests: AtomicU64::new(0),
         });
-        let app = Router::new().route("/v1/kv/{*key}", get(read).put(write).delete(remove)).with_state(Arc::clone(&shared));
+        let app =
+            Router::new().route("/v1/kv/{*key}", get(read).put(write).delete(remove)).with_state(Arc::clone(&shared));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -169,7 +170,12 @@ impl ConsulServer {
             data.entries = entries
                 .iter()
                 .map(|(k, v)| {
-                    let e = KvEntry { value: v.as_bytes().to_vec(), flags: 0, create_index: new_index, modify_index: new_index };
+                    let e = KvEntry {
+                        value: v.as_bytes().to_vec(),
+                        flags: 0,
+                        create_index: new_index,
+                        modify_index: new_index,
+                    };
                     (k.to_string(), e)
                 })
                 .collect();
@@ -211,7 +217,11 @@ fn parse_wait(raw: &str) -> Option<Duration> {
     })
 }
 
-async fn read(State(shared): State<Arc<Shared>>, Path(key): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn read(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
     let recurse = q.contains_key("recurse");
     if let Some(raw) = q.get("index") {
@@ -273,7 +283,11 @@ async fn write(State(shared): State<Arc<Shared>>, Path(key): Path<String>, body:
     "true".into_response()
 }
 
-async fn remove(State(shared): State<Arc<Shared>>, Path(key): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn remove(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let keys: Vec<String> = if q.contains_key("recurse") {
         shared.data.lock().entries.keys().filter(|k| k.starts_with(&key)).cloned().collect()
     } else {

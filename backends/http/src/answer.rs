@@ -123,7 +123,12 @@ mod tests {
     use super::*;
 
     fn answer(body: &'static [u8]) -> Answer {
-        Answer { request: "GET http://h/x".into(), status: 200, headers: HeaderMap::new(), body: Bytes::from_static(body) }
+        Answer {
+            request: "GET http://h/x".into(),
+            status: 200,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(body),
+        }
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl WaitParam {
         let secs = wait.as_secs().max(1);
         let millis = wait.as_millis().max(1);
         let value = match self.format {
-            WaitFormat::GoDuration if millis % 1000 == 0 => format!("{secs}s"),
+            WaitFormat::GoDuration if millis.is_multiple_of(1000) => format!("{secs}s"),
             WaitFormat::GoDuration => format!("{millis}ms"),
             WaitFormat::Seconds => secs.to_string(),
             WaitFormat::Millis => millis.to_string(),
@@ -327,9 +327,13 @@ impl fmt::Debug for HttpConfig {
 }
 
 pub(crate) fn parse_url(url: &str) -> Result<Url, ConfigError> {
-    let parsed = Url::parse(url).map_err(|e| ConfigError::InvalidUrl { url: strip_userinfo(url), reason: e.to_string() })?;
+    let parsed =
+        Url::parse(url).map_err(|e| ConfigError::InvalidUrl { url: strip_userinfo(url), reason: e.to_string() })?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(ConfigError::InvalidUrl { url: redact_url(&parsed), reason: "only http and https are supported".into() });
+        return Err(ConfigError::InvalidUrl {
+            url: redact_url(&parsed),
+            reason: "only http and https are supported".into(),
+        });
     }
     Ok(parsed)
 }
@@ -356,10 +360,12 @@ mod tests {
     use super::*;
 
     fn config(url: &str) -> Result<HttpConfig, ConfigError> {
-        HttpConfig::new(url, ItemsFormat::pointers("", "/id"), IndexFrom::ETag, WatchMode::ETagSnapshot {
-            wait: None,
-            poll_interval: Duration::from_secs(1),
-        })
+        HttpConfig::new(
+            url,
+            ItemsFormat::pointers("", "/id"),
+            IndexFrom::ETag,
+            WatchMode::ETagSnapshot { wait: None, poll_interval: Duration::from_secs(1) },
+        )
     }
 
     #[test]

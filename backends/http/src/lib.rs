@@ -70,7 +70,9 @@ mod watch;
 
 pub use answer::Answer;
 pub use client::client_builder;
-pub use config::{ConfigError, CursorFn, EventFeed, FeedBatch, FeedDecoder, HttpConfig, RateLimit, WaitFormat, WaitParam, WatchMode};
+pub use config::{
+    ConfigError, CursorFn, EventFeed, FeedBatch, FeedDecoder, HttpConfig, RateLimit, WaitFormat, WaitParam, WatchMode,
+};
 pub use format::{IndexFrom, ItemPointers, ItemsDecoder, ItemsFormat, StatusRule, Verdict};
 pub use item::HttpItem;
 pub use source::HttpSource;

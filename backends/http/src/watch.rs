@@ -141,7 +141,10 @@ impl Poller {
     async fn poll_feed(&mut self, feed: &crate::config::EventFeed, wait: Duration) -> Result<(), SourceError> {
         let inner = Arc::clone(&self.inner);
         let cursor = (feed.cursor)(&self.version).map_err(|why| {
-            SourceError::expired(format!("{}: version {} is not a cursor of this feed: {why}", inner.name, self.version))
+            SourceError::expired(format!(
+                "{}: version {} is not a cursor of this feed: {why}",
+                inner.name, self.version
+            ))
         })?;
         let mut query = feed.query.clone();
         query.push((feed.cursor_param.clone(), cursor));
@@ -180,11 +183,12 @@ impl Poller {
         let mut query = vec![(index_param.to_string(), index.max(1).to_string())];
         query.extend(wait_param.map(|p| p.render(wait)));
         let timeout = inner.held_timeout(wait);
-        let (answer, empty) = match client::get(&inner.client, &inner.config, true, &query, None, timeout, false).await? {
-            Fetched::Answer(a) => (a, false),
-            Fetched::Empty(a) => (a, true),
-            Fetched::NotModified | Fetched::TimedOut => return Ok(()),
-        };
+        let (answer, empty) =
+            match client::get(&inner.client, &inner.config, true, &query, None, timeout, false).await? {
+                Fetched::Answer(a) => (a, false),
+                Fetched::Empty(a) => (a, true),
+                Fetched::NotModified | Fetched::TimedOut => return Ok(()),
+            };
         let raw = inner.config.index.read(&answer)?;
         let new_index: u64 = raw.parse().map_err(|_| {
             SourceError::malformed(format!("{}: the index {raw:?} is not an unsigned number", answer.request))
@@ -308,9 +312,9 @@ mod tests {
 
     fn key_of(e: &WatchEvent<HttpItem>) -> String {
         match e {
-            WatchEvent::Added { object, .. } | WatchEvent::Modified { object, .. } | WatchEvent::Deleted { object, .. } => {
-                object.key.to_string()
-            }
+            WatchEvent::Added { object, .. }
+            | WatchEvent::Modified { object, .. }
+            | WatchEvent::Deleted { object, .. } => object.key.to_string(),
             WatchEvent::Bookmark(_) => String::new(),
         }
     }

@@ -29,7 +29,9 @@ async fn next_change(stream: &mut WatchStream<HttpItem>) -> (String, String, ser
             .expect("no error");
         match event {
             WatchEvent::Bookmark(_) => continue,
-            WatchEvent::Added { object, .. } => return ("ADDED".into(), object.key.to_string(), object.value["Value"].clone()),
+            WatchEvent::Added { object, .. } => {
+                return ("ADDED".into(), object.key.to_string(), object.value["Value"].clone());
+            }
             WatchEvent::Modified { object, .. } => {
                 return ("MODIFIED".into(), object.key.to_string(), object.value["Value"].clone());
             }
@@ -76,7 +78,10 @@ async fn diff_mode_emits_exactly_the_right_events_including_after_an_index_reset
         // The poll may have caught the first put alone.
         assert_eq!(batch[1..], [change("DELETED", "app/c", "3"), change("MODIFIED", "app/a", "12")]);
     } else {
-        assert_eq!(batch, [change("DELETED", "app/c", "3"), change("MODIFIED", "app/a", "12"), change("ADDED", "app/d", "4")]);
+        assert_eq!(
+            batch,
+            [change("DELETED", "app/c", "3"), change("MODIFIED", "app/a", "12"), change("ADDED", "app/d", "4")]
+        );
     }
 
     // A restored snapshot: the index goes backwards. The watch fails as expired.

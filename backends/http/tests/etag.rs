@@ -21,11 +21,10 @@ fn source(server: &CollectionServer) -> HttpSource {
 }
 
 /// The server's contents in the store's shape (the whole item minus `rev`).
-fn store_view(store: &informer_tests::MapStore<informer_http::HttpItem>) -> std::collections::BTreeMap<String, serde_json::Value> {
-    contents(store)
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::json!({"id": v["id"], "value": v["value"]})))
-        .collect()
+fn store_view(
+    store: &informer_tests::MapStore<informer_http::HttpItem>,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    contents(store).into_iter().map(|(k, v)| (k, serde_json::json!({"id": v["id"], "value": v["value"]}))).collect()
 }
 
 #[tokio::test]
@@ -52,8 +51,12 @@ async fn etag_polling_treats_304_as_no_change_and_diffs_new_answers() {
         let event = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap();
         match event {
             WatchEvent::Added { object, .. } => events.push(format!("ADDED {} {}", object.key, object.value["value"])),
-            WatchEvent::Modified { object, .. } => events.push(format!("MODIFIED {} {}", object.key, object.value["value"])),
-            WatchEvent::Deleted { object, .. } => events.push(format!("DELETED {} {}", object.key, object.value["value"])),
+            WatchEvent::Modified { object, .. } => {
+                events.push(format!("MODIFIED {} {}", object.key, object.value["value"]))
+            }
+            WatchEvent::Deleted { object, .. } => {
+                events.push(format!("DELETED {} {}", object.key, object.value["value"]))
+            }
             WatchEvent::Bookmark(_) => {}
         }
     }

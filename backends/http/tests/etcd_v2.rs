@@ -21,7 +21,10 @@ struct V2 {
 
 impl V2 {
     fn new(etcd: &EtcdServer) -> Self {
-        Self { http: informer_http::client_builder().unwrap().build().unwrap(), base: format!("{}/v2/keys", etcd.url()) }
+        Self {
+            http: informer_http::client_builder().unwrap().build().unwrap(),
+            base: format!("{}/v2/keys", etcd.url()),
+        }
     }
 
     async fn put(&self, key: &str, value: &str) {
@@ -183,7 +186,9 @@ async fn relists_once_when_the_wait_index_falls_out_of_the_1000_event_window() {
     running.stop().await;
 }
 
-fn inner(store: &GateStore<Arc<informer_tests::MapStore<informer_http::HttpItem>>>) -> Arc<informer_tests::MapStore<informer_http::HttpItem>> {
+fn inner(
+    store: &GateStore<Arc<informer_tests::MapStore<informer_http::HttpItem>>>,
+) -> Arc<informer_tests::MapStore<informer_http::HttpItem>> {
     store.inner().clone()
 }
 

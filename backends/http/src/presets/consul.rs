@@ -46,7 +46,11 @@ pub fn consul_kv(base_url: &str, prefix: &str) -> Result<HttpConfig, ConfigError
 fn decode_entries(answer: &Answer) -> Result<Vec<HttpItem>, SourceError> {
     let body = answer.json()?;
     let Value::Array(entries) = body else {
-        return Err(SourceError::malformed(format!("{}: body is {}, not an array of entries", answer.request, kind_name(&body))));
+        return Err(SourceError::malformed(format!(
+            "{}: body is {}, not an array of entries",
+            answer.request,
+            kind_name(&body)
+        )));
     };
     entries.into_iter().enumerate().map(|(i, entry)| decode_entry(answer, i, entry)).collect()
 }

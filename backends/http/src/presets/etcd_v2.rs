@@ -45,10 +45,15 @@ pub fn etcd_v2_keys(base_url: &str, dir: &str) -> Result<HttpConfig, ConfigError
         wait: None,
         decode: std::sync::Arc::new(decode_event),
     };
-    Ok(HttpConfig::new(&url, ItemsFormat::custom(decode_list), IndexFrom::Header("X-Etcd-Index".into()), WatchMode::EventFeed(feed))?
-        .with_list_query("recursive", "true")
-        .with_status_rule(status_rule)
-        .with_wait(Duration::from_secs(60)))
+    Ok(HttpConfig::new(
+        &url,
+        ItemsFormat::custom(decode_list),
+        IndexFrom::Header("X-Etcd-Index".into()),
+        WatchMode::EventFeed(feed),
+    )?
+    .with_list_query("recursive", "true")
+    .with_status_rule(status_rule)
+    .with_wait(Duration::from_secs(60)))
 }
 
 fn status_rule(answer: &Answer) -> Verdict {
@@ -83,7 +88,10 @@ fn flatten(answer: &Answer, node: &Value, items: &mut Vec<HttpItem>, depth: usiz
     if node.get("dir").and_then(Value::as_bool).unwrap_or(false) {
         if let Some(children) = node.get("nodes") {
             let Value::Array(children) = children else {
-                return Err(SourceError::malformed(format!("{}: a directory's \"nodes\" is not an array", answer.request)));
+                return Err(SourceError::malformed(format!(
+                    "{}: a directory's \"nodes\" is not an array",
+                    answer.request
+                )));
             };
             for child in children {
                 flatten(answer, child, items, depth + 1)?;
@@ -191,7 +199,9 @@ mod tests {
         let expire = r#"{"action":"expire","node":{"key":"/app/a","modifiedIndex":11,"createdIndex":10},
             "prevNode":{"key":"/app/a","value":"y","modifiedIndex":10,"createdIndex":10}}"#;
         let batch = decode_event(&answer(200, expire)).unwrap();
-        assert!(matches!(&batch.events[..], [WatchEvent::Deleted { object, version }] if object.value == "y" && version == "11"));
+        assert!(
+            matches!(&batch.events[..], [WatchEvent::Deleted { object, version }] if object.value == "y" && version == "11")
+        );
     }
 
     #[test]

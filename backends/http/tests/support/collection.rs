@@ -88,7 +88,13 @@ impl CollectionServer {
 
     /// id → value.
     pub fn contents(&self) -> BTreeMap<String, serde_json::Value> {
-        self.shared.data.lock().items.iter().map(|(k, (_, v))| (k.clone(), serde_json::json!({"id": k, "value": v}))).collect()
+        self.shared
+            .data
+            .lock()
+            .items
+            .iter()
+            .map(|(k, (_, v))| (k.clone(), serde_json::json!({"id": k, "value": v})))
+            .collect()
     }
 
     /// (200 answers, 304 answers).
@@ -119,15 +125,16 @@ async fn items(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
         return (StatusCode::NOT_MODIFIED, [("ETag", etag)]).into_response();
     }
     shared.ok.fetch_add(1, Ordering::SeqCst);
-    let list: Vec<_> = data
-        .items
-        .iter()
-        .map(|(id, (rev, value))| serde_json::json!({"id": id, "rev": rev, "value": value}))
-        .collect();
+    let list: Vec<_> =
+        data.items.iter().map(|(id, (rev, value))| serde_json::json!({"id": id, "rev": rev, "value": value})).collect();
     match data.mode {
-        Mode::Good => (StatusCode::OK, [("ETag", etag)], serde_json::json!({ "items": list }).to_string()).into_response(),
+        Mode::Good => {
+            (StatusCode::OK, [("ETag", etag)], serde_json::json!({ "items": list }).to_string()).into_response()
+        }
         Mode::NotJson => (StatusCode::OK, [("ETag", etag)], "<html>maintenance</html>").into_response(),
         Mode::NoETag => (StatusCode::OK, serde_json::json!({ "items": list }).to_string()).into_response(),
-        Mode::NoItems => (StatusCode::OK, [("ETag", etag)], serde_json::json!({ "data": list }).to_string()).into_response(),
+        Mode::NoItems => {
+            (StatusCode::OK, [("ETag", etag)], serde_json::json!({ "data": list }).to_string()).into_response()
+        }
     }
 }

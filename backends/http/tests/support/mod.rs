@@ -18,7 +18,9 @@ use informer_tests::MapStore;
 /// Small backoff and short watches, for fast tests.
 pub fn reflector_config() -> ReflectorConfig {
     ReflectorConfig::default()
-        .with_backoff(BackoffConfig::default().with_initial(Duration::from_millis(20)).with_max(Duration::from_millis(200)))
+        .with_backoff(
+            BackoffConfig::default().with_initial(Duration::from_millis(20)).with_max(Duration::from_millis(200)),
+        )
         .with_watch_timeout(Some(Duration::from_secs(5)))
         .with_min_watch_duration(Duration::from_millis(1))
 }
