@@ -214,3 +214,59 @@ fn metrics_endpoint_serves_every_documented_metric() {
     sigterm(&child);
     assert!(wait_timeout(&mut child, Duration::from_secs(10)).success());
 }
+
+#[test]
+fn sigint_also_writes_the_final_snapshot_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap.json");
+    let mut child = informer(&["mirror", "memory://demo?objects=20&rate=0", "--snapshot", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_snapshot(&path, Duration::from_secs(10));
+    std::fs::remove_file(&path).unwrap();
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(wait_timeout(&mut child, Duration::from_secs(10)).code(), Some(0));
+    // Removed after the first write: only the final write on SIGINT can have brought it back.
+    assert_eq!(items(&read_snapshot(&path)), expected_demo(20, 42));
+}
+
+#[test]
+fn progress_is_shown_on_a_terminal_during_the_initial_sync() {
+    // `script` runs the command with its stdio on a pseudo-terminal and copies what it printed.
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snap.json");
+    let typescript = dir.path().join("typescript");
+    let command = format!(
+        "{} mirror 'memory://demo?objects=500&rate=0' --once --snapshot {}",
+        env!("CARGO_BIN_EXE_informer"),
+        snapshot.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, typescript.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run script (util-linux)");
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("listing memory://demo"), "{shown}");
+    assert!(shown.contains("synced 500 objects at version 500"), "{shown}");
+    // On a terminal, info logs are off by default: the spinner says it.
+    assert!(!shown.contains(" INFO "), "{shown}");
+}
+
+#[test]
+fn logs_go_to_stderr_when_it_is_not_a_terminal_and_rust_log_filters_them() {
+    let out =
+        informer(&["mirror", "memory://demo?objects=5&rate=0", "--once"]).env_remove("RUST_LOG").output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INFO") && stderr.contains("initial sync done"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("INFO"));
+
+    let quiet =
+        informer(&["mirror", "memory://demo?objects=5&rate=0", "--once"]).env("RUST_LOG", "error").output().unwrap();
+    assert!(quiet.status.success() && quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+}
