@@ -117,6 +117,25 @@ pub struct MirrorOptions {
     pub reflector: informer_core::ReflectorConfig,
 }
 
+impl MirrorOptions {
+    /// Options that mirror `source` until a signal, with no output but the mirror itself:
+    /// no snapshot file, no events, no indexes, no metrics, the default reflector settings,
+    /// snapshots at most every 200 ms.
+    pub fn new(source: impl Into<String>) -> Self {
+        Self {
+            source: source.into(),
+            once: false,
+            snapshot: None,
+            snapshot_interval: Duration::from_millis(200),
+            events: false,
+            indexes: Vec::new(),
+            queries: Vec::new(),
+            metrics: None,
+            reflector: informer_core::ReflectorConfig::default(),
+        }
+    }
+}
+
 /// Why `informer mirror` failed; [`MirrorError::exit_code`] maps it to the process exit code.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -39,6 +39,28 @@ impl Shutdown {
 /// Mirrors `source` as the options say, until `--once` is done, a signal arrives, or the
 /// reflector gives up. `output` receives every stdout line (events, queries, a `--once`
 /// snapshot without `--snapshot`).
+///
+/// ```
+/// use informer_cli::mirror::{MirrorOptions, run_mirror};
+/// use informer_cli::output::OutputWriter;
+/// use informer_memory::MemorySource;
+/// use informer_memory::demo::{DemoPod, populate};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let source = MemorySource::<DemoPod>::new();
+/// populate(&source, 10, 1);
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("mirror.json");
+/// let options = MirrorOptions { once: true, snapshot: Some(path.clone()), ..MirrorOptions::new("memory://demo") };
+/// let writer = OutputWriter::new(std::io::sink());
+/// let output = writer.output();
+/// run_mirror(source, informer_cli::sources::memory::adapter(), &options, &output).await.unwrap();
+/// let snapshot: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+/// assert_eq!(snapshot["items"].as_object().unwrap().len(), 10);
+/// assert_eq!(snapshot["version"], "10");
+/// # drop(output); writer.finish().unwrap();
+/// # }
+/// ```
 pub async fn run_mirror<L: ListerWatcher>(
     source: L,
     adapter: ObjectAdapter<L::Object>,
