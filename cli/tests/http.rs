@@ -1,5 +1,6 @@
-//! End-to-end runs of the binary against a plain JSON endpoint polled by `ETag`
-//! (`http://URL --items --key`), served by a small HTTP/1.1 server in this test.
+//! End-to-end runs of the binary against HTTP long-poll endpoints served by a small HTTP/1.1
+//! server in this test: a plain JSON list polled by `ETag`, the same list watched with
+//! blocking queries on an index header (`--index-header`), and Consul's KV API.
 
 mod common;
 
@@ -17,6 +18,35 @@ use serde_json::{Value, json};
 /// `{"items": [...]}` with `ETag: "<revision>"`, answering `304` to a matching `If-None-Match`.
 #[derive(Clone, Default)]
 struct Collection(Arc<Mutex<(u64, BTreeMap<String, Value>)>>);
+
+/// How the test server answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `ETag` / `If-None-Match`.
+    ETag,
+    /// `X-Index` header; `?index=N` holds the request until the revision passes N.
+    IndexHeader,
+    /// Consul KV: `/v1/kv/app/?recurse=true`, entries with base64 values, `X-Consul-Index`,
+    /// `?index=N` blocking, 404 when empty.
+    Consul,
+}
+
+/// The `index` query parameter of a request line, if any.
+fn index_param(request_line: &str) -> Option<u64> {
+    let target = request_line.split_whitespace().nth(1)?;
+    let query = target.split_once('?')?.1;
+    query.split('&').find_map(|pair| pair.strip_prefix("index=")?.parse().ok())
+}
+
+fn consul_entry(item: &Value) -> Value {
+    use base64::Engine;
+    let data = item["data"].as_str().unwrap();
+    json!({
+        "Key": format!("app/{}", item["id"].as_str().unwrap()),
+        "CreateIndex": item["rev"], "ModifyIndex": item["rev"], "LockIndex": 0, "Flags": 0,
+        "Value": base64::engine::general_purpose::STANDARD.encode(data),
+    })
+}
 
 impl Collection {
     fn put(&self, id: &str, data: &str) {
@@ -36,7 +66,7 @@ impl Collection {
         self.0.lock().unwrap().1.clone()
     }
 
-    fn serve(&self) -> String {
+    fn serve(&self, mode: Mode) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let me = self.clone();
@@ -60,13 +90,44 @@ impl Collection {
                             if_none_match = Some(value.trim().to_string());
                         }
                     }
+                    // Blocking queries: hold until the revision passes the index sent (at most 10 s).
+                    if mode != Mode::ETag
+                        && let Some(index) = index_param(&first)
+                    {
+                        for _ in 0..1000 {
+                            if me.0.lock().unwrap().0 > index {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
                     let (rev, items) = {
                         let state = me.0.lock().unwrap();
                         (state.0, state.1.values().cloned().collect::<Vec<_>>())
                     };
                     let etag = format!("\"{rev}\"");
-                    let response = if !first.starts_with("GET /items") {
+                    let path = if mode == Mode::Consul { "GET /v1/kv/app/" } else { "GET /items" };
+                    let response = if !first.starts_with(path) {
                         "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+                    } else if mode == Mode::Consul {
+                        let entries: Vec<Value> = items.iter().map(consul_entry).collect();
+                        let (status, body) = if entries.is_empty() {
+                            ("404 Not Found", String::new())
+                        } else {
+                            ("200 OK", json!(entries).to_string())
+                        };
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nX-Consul-Index: {rev}\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    } else if mode == Mode::IndexHeader {
+                        let body = json!({"items": items}).to_string();
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Index: {rev}\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
                     } else if if_none_match.as_deref() == Some(etag.as_str()) {
                         format!("HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n")
                     } else {
@@ -95,7 +156,7 @@ fn snapshot_equals_an_etag_polled_endpoint_after_changes_and_sigterm() {
     for i in 0..30 {
         collection.put(&format!("item-{i:02}"), &format!("data {i}"));
     }
-    let addr = collection.serve();
+    let addr = collection.serve(Mode::ETag);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("http.json");
     let source = format!("http://{addr}/items");
@@ -123,4 +184,62 @@ fn snapshot_equals_an_etag_polled_endpoint_after_changes_and_sigterm() {
     let last = read_snapshot(&path);
     assert_eq!(items(&last), collection.items());
     assert_eq!(last["version"], "\"50\"");
+}
+
+/// Runs the binary on `source` with `extra` options, changes the collection, sends SIGTERM,
+/// and returns (the collection then, the final snapshot).
+fn mirror_with_changes(collection: &Collection, source: &str, extra: &[&str]) -> (BTreeMap<String, Value>, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snap.json");
+    let mut args = vec!["mirror", source, "--snapshot", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut child = informer(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for_snapshot(&path, Duration::from_secs(15));
+    for i in 0..20 {
+        match i % 3 {
+            0 => collection.put(&format!("item-{:02}", i), "changed"),
+            1 => collection.remove(&format!("item-{:02}", i + 5)),
+            _ => collection.put(&format!("new-{i}"), "new"),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    sigterm(&child);
+    assert_eq!(wait_timeout(&mut child, Duration::from_secs(15)).code(), Some(0));
+    (collection.items(), read_snapshot(&path))
+}
+
+#[test]
+fn blocking_queries_on_an_index_header_follow_every_change() {
+    let collection = Collection::default();
+    for i in 0..30 {
+        collection.put(&format!("item-{i:02}"), &format!("data {i}"));
+    }
+    let addr = collection.serve(Mode::IndexHeader);
+    let source = format!("http://{addr}/items");
+    let (want, snapshot) =
+        mirror_with_changes(&collection, &source, &["--items", "/items", "--key", "/id", "--index-header", "X-Index"]);
+    assert_eq!(items(&snapshot), want);
+    assert_eq!(snapshot["version"], "50");
+}
+
+#[test]
+fn consul_kv_prefix_is_mirrored_with_decoded_values() {
+    let collection = Collection::default();
+    for i in 0..30 {
+        collection.put(&format!("item-{i:02}"), &format!("data {i}"));
+    }
+    let addr = collection.serve(Mode::Consul);
+    let source = format!("consul+http://{addr}/v1/kv/app/");
+    let (want, snapshot) = mirror_with_changes(&collection, &source, &[]);
+    let want: BTreeMap<String, Value> = want
+        .values()
+        .map(|item| {
+            let mut entry = consul_entry(item);
+            entry["Value"] = item["data"].clone();
+            (entry["Key"].as_str().unwrap().to_string(), entry)
+        })
+        .collect();
+    assert_eq!(items(&snapshot), want);
+    assert_eq!(snapshot["version"], "50");
 }
