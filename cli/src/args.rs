@@ -63,7 +63,9 @@ pub struct MirrorArgs {
     pub snapshot_interval: Duration,
 
     /// Print one JSON line per change on stdout: {"type": ADDED|MODIFIED|DELETED|SYNCED|RELISTED,
-    /// "key": ..., "version": ...}.
+    /// "key": ..., "version": ...}. The initial list prints ADDED per object, then SYNCED; a
+    /// relist prints the differences, then RELISTED (key null for both). version is the
+    /// collection's version after the change.
     #[arg(long)]
     pub events: bool,
 
@@ -72,7 +74,8 @@ pub struct MirrorArgs {
     #[arg(long = "index", value_name = "NAME=JSONPOINTER", value_parser = IndexSpec::parse)]
     pub indexes: Vec<IndexSpec>,
 
-    /// After the initial sync, print the keys whose index NAME has VALUE (repeatable).
+    /// After the initial sync, print the keys whose index NAME has VALUE (repeatable), as one JSON
+    /// line per query: {"type": "QUERY", "index": NAME, "value": VALUE, "keys": [...]}.
     #[arg(long = "query", value_name = "NAME=VALUE", value_parser = QuerySpec::parse)]
     pub queries: Vec<QuerySpec>,
 

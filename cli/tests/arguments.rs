@@ -145,3 +145,13 @@ fn help_shows_examples_and_exit_codes() {
         assert!(text.contains(needle), "help lacks {needle}:\n{text}");
     }
 }
+
+#[test]
+fn metrics_address_in_use_is_exit_code_2_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&["mirror", "memory://demo?objects=1&rate=0", "--metrics", &addr, "--once"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("--metrics {addr}")) && stderr.contains("cannot listen"), "{stderr}");
+}
