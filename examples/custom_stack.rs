@@ -23,6 +23,9 @@ use informer_kube::kube::Client;
 use informer_kube::{KubeSource, key_fn};
 use informer_stores::{Cache, Filter, IndexFn, Indexer, Indexers, StoreExt, Tee, Transform, Undelta};
 
+/// The stack's shape, spelled out by its type: `StoreExt` builds it fluently.
+type Stack<S, P, U> = Tee<Tee<Transform<Arc<Cache<Pod>>, S>, Filter<Arc<Indexer<Pod>>, P>>, Undelta<Pod, U>>;
+
 /// What the stack holds after a run.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -65,8 +68,7 @@ pub async fn run(client: Client, watch_for: Duration) -> Result<Outcome, Box<dyn
             *last_push.lock().unwrap() = state.len();
         })
     };
-    // The stack's type says its shape; `StoreExt` builds it fluently.
-    let stack: Tee<Tee<Transform<Arc<Cache<Pod>>, _>, Filter<Arc<Indexer<Pod>>, _>>, Undelta<Pod, _>> =
+    let stack: Stack<_, _, _> =
         Arc::clone(&all).transformed(strip).tee(Arc::clone(&frontend).filtered(is_frontend)).tee(undelta);
 
     let reflector = Reflector::new(KubeSource::<Pod>::all(client), stack, ReflectorConfig::default());
