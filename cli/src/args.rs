@@ -42,8 +42,9 @@ pub enum Command {
 /// Arguments of `informer mirror`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MirrorArgs {
-    /// What to mirror: memory://demo[?objects=N&rate=N&seed=N],
-    /// etcd://HOST:PORT[,HOST:PORT...]/PREFIX,
+    /// What to mirror: memory://demo[?objects=N&rate=N&seed=N] (demo pods, default 1000 objects,
+    /// 100 changes a second, seed 42), etcd://HOST:PORT[,HOST:PORT...]/PREFIX (the prefix keeps
+    /// its leading /),
     /// kube://[GROUP/]VERSION/RESOURCE[?namespace=NS&labelSelector=SEL&fieldSelector=SEL],
     /// etcd2+http://HOST:PORT/v2/keys/DIR, consul+http://HOST:PORT/v1/kv/PREFIX, or http(s)://URL.
     #[arg(value_name = "SOURCE", value_parser = SourceArg::parse)]
@@ -111,7 +112,9 @@ pub struct MirrorArgs {
     #[arg(long, value_name = "JSONPOINTER", value_parser = parse_pointer)]
     pub key: Option<String>,
 
-    /// HTTP sources: the response header that carries the collection's index (version).
+    /// HTTP sources: the response header that carries the collection's index (version); the
+    /// endpoint is then watched with blocking queries (?index=<last index>&wait=60s). Without
+    /// it, the endpoint is polled once a second with If-None-Match on its ETag.
     #[arg(long, value_name = "HEADER")]
     pub index_header: Option<String>,
 }
