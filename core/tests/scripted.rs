@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::stream;
+use futures::{StreamExt, stream};
 use informer_core::{
     BackoffConfig, Bookmark, CancellationToken, ErrorKind, KeyError, KeyFn, Keyed, ListOptions, ListPage,
     ListerWatcher, ObjectKey, Reflector, ReflectorConfig, ReflectorHandle, SourceError, Store, Version, WatchEvent,
@@ -282,4 +282,63 @@ fn source_errors_say_their_kind_and_message() {
     let err = SourceError::malformed("GET http://x/pods: body is not JSON");
     assert_eq!(err.kind(), ErrorKind::Malformed);
     assert_eq!(err.to_string(), "malformed error: GET http://x/pods: body is not JSON");
+}
+
+/// A source whose streaming list answers "too large" while asked for a minimum version.
+struct TooLargeWhileMin {
+    calls: Arc<Mutex<Vec<Option<Version>>>>,
+}
+
+impl ListerWatcher for TooLargeWhileMin {
+    type Object = Item;
+
+    async fn list(&self, _: &ListOptions) -> Result<ListPage<Item>, SourceError> {
+        std::future::pending().await
+    }
+
+    async fn watch(&self, _: &Version, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+        Ok(Box::pin(stream::pending()))
+    }
+
+    async fn watch_list(&self, min: Option<&Version>, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+        self.calls.lock().unwrap().push(min.cloned());
+        let n = self.calls.lock().unwrap().len();
+        match (n, min) {
+            (1, None) => Ok(Box::pin(stream::iter(vec![
+                added("a", 1, "5"),
+                Ok(WatchEvent::Bookmark(Bookmark { version: Version::from("5"), initial_events_end: true })),
+                Err(SourceError::expired("410 Gone")),
+            ]))),
+            (_, Some(_)) => Err(SourceError::expired("too large resource version")),
+            (_, None) => Ok(Box::pin(
+                stream::iter(vec![
+                    added("b", 1, "9"),
+                    Ok(WatchEvent::Bookmark(Bookmark { version: Version::from("9"), initial_events_end: true })),
+                ])
+                .chain(stream::pending()),
+            )),
+        }
+    }
+
+    fn describe(&self) -> String {
+        "too-large".into()
+    }
+}
+
+#[tokio::test]
+async fn a_streaming_relist_falls_back_to_the_newest_state_when_its_version_is_unavailable() {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::new(MapStore::new(KeyFn::keyed()));
+    let config = ReflectorConfig::default()
+        .with_backoff(BackoffConfig::default().with_initial(Duration::from_millis(1)))
+        .with_initial_list(informer_core::InitialList::Streaming);
+    let reflector = Reflector::new(TooLargeWhileMin { calls: Arc::clone(&calls) }, Arc::clone(&store), config);
+    let handle = reflector.handle();
+    let cancel = CancellationToken::new();
+    tokio::spawn(reflector.run(cancel.clone()));
+    wait_for("the consistent streaming relist", || handle.last_synced_version().is_some_and(|v| v == "9")).await;
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls, [None, Some(Version::from("5")), None]);
+    assert_eq!(keys(&store), ["b"]);
+    cancel.cancel();
 }

@@ -26,13 +26,13 @@
 //! use informer_core::{Reflector, ReflectorConfig};
 //! use informer_core::KeyFn;
 //! use informer_memory::MemorySource;
-//! use informer_tests::MapStore;
+//! use informer_stores::Cache;
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let source = MemorySource::<String>::new();
 //! source.put("a", "hello".to_string());
-//! let store = Arc::new(MapStore::new(KeyFn::keyed()));
+//! let store = Arc::new(Cache::new(KeyFn::keyed()));
 //! let reflector = Reflector::new(source.clone(), store.clone(), ReflectorConfig::default());
 //! let handle = reflector.handle();
 //! let cancel = CancellationToken::new();
@@ -440,7 +440,8 @@ where
         let options = self.watch_options();
         let stream = tokio::select! {
             _ = cancel.cancelled() => return WatchEnd::Cancelled,
-            stream = self.r.source.watch_list(self.version.as_ref(), &options) => stream,
+            // After the source said the last version is unavailable, ask for the newest state.
+            stream = self.r.source.watch_list(if self.consistent { None } else { self.version.as_ref() }, &options) => stream,
         };
         let mut stream = match stream {
             Ok(stream) => stream,
