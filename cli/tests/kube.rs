@@ -145,3 +145,54 @@ async fn namespace_and_index_query_select_the_expected_pods() {
     assert!(!on_node.is_empty());
     assert_eq!(query["keys"], Value::Array(on_node));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_watch_relists_and_prints_the_differences_then_relisted() {
+    let cluster = cluster(10).await;
+    let cmd = informer(&["mirror", "kube://v1/pods", "--events", "--max-backoff", "100ms"]);
+    let mut child = with_kubeconfig(cmd, &cluster).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let rx = common::lines(&mut child);
+    let next = |rx: &std::sync::mpsc::Receiver<String>| -> Value {
+        let line = rx.recv_timeout(Duration::from_secs(10)).expect("an event line");
+        serde_json::from_str(&line).unwrap()
+    };
+    let rx = tokio::task::spawn_blocking(move || {
+        while next(&rx)["type"] != "SYNCED" {}
+        rx
+    })
+    .await
+    .unwrap();
+
+    // The next watch is answered 410 Gone; a pod created meanwhile shows up in the relist.
+    cluster.server.expire_next_watches(1);
+    let generator = PodGenerator::new(11).with_namespaces(3).with_nodes(5);
+    let created = cluster.server.create(generator.pod(500)).unwrap();
+    cluster.server.drop_watches();
+    let events = tokio::task::spawn_blocking(move || {
+        let mut events = Vec::new();
+        loop {
+            let event = next(&rx);
+            let done = event["type"] == "RELISTED";
+            events.push(event);
+            if done {
+                return events;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    sigterm(&child);
+    let status = tokio::task::spawn_blocking(move || wait_timeout(&mut child, Duration::from_secs(10))).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let key = format!(
+        "{}/{}",
+        created["metadata"]["namespace"].as_str().unwrap(),
+        created["metadata"]["name"].as_str().unwrap()
+    );
+    let relisted = events.last().unwrap();
+    assert_eq!(relisted["key"], Value::Null);
+    assert_eq!(relisted["version"].as_str().unwrap(), cluster.server.revision().to_string());
+    // The new pod arrives either by the watch (before the 410) or as a relist difference.
+    assert!(events.iter().any(|e| e["type"] == "ADDED" && e["key"] == key.as_str()), "{events:?}");
+}
