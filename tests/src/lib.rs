@@ -7,5 +7,5 @@ pub mod map_store;
 pub mod proxy;
 
 pub use map_store::MapStore;
-pub mod kube_api;
 pub mod consul;
+pub mod kube_api;

@@ -25,8 +25,8 @@
 //! truncated pages without selectors, like the real server.
 
 use base64::Engine;
-use bytes::Bytes;
 use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
 use serde_json::json;
 
 use super::Shared;
