@@ -11,7 +11,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(spec) => {
             let shown = spec.to_string();
             let _ = format!("{spec:?}");
-            let again = SourceSpec::parse(&shown).unwrap_or_else(|e| panic!("{input:?} parsed, its form {shown:?} does not: {e}"));
+            let again = SourceSpec::parse(&shown)
+                .unwrap_or_else(|e| panic!("{input:?} parsed, its form {shown:?} does not: {e}"));
             assert_eq!(again.kind(), spec.kind(), "{input:?} -> {shown:?}");
         }
         Err(error) => {

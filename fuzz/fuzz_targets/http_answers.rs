@@ -24,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
             headers.insert("x-consul-index", v);
         }
     }
-    let answer = Answer { request: "GET http://127.0.0.1:1/v2/keys/app".into(), status, headers, body: Bytes::copy_from_slice(body) };
+    let answer = Answer {
+        request: "GET http://127.0.0.1:1/v2/keys/app".into(),
+        status,
+        headers,
+        body: Bytes::copy_from_slice(body),
+    };
 
     let config = etcd_v2_keys("http://127.0.0.1:1", "/app").expect("preset config");
     if let WatchMode::EventFeed(feed) = config.watch_mode() {
@@ -42,11 +47,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = pointers.decode(&answer).map_err(|e| e.to_string());
     let consul = ItemsFormat::pointers("", "/Key").with_version("/ModifyIndex").with_value("/Value");
     let _ = consul.decode(&answer).map_err(|e| e.to_string());
-    for index in [
-        IndexFrom::Header("X-Etcd-Index".into()),
-        IndexFrom::Pointer("/index".into()),
-        IndexFrom::ETag,
-    ] {
+    for index in [IndexFrom::Header("X-Etcd-Index".into()), IndexFrom::Pointer("/index".into()), IndexFrom::ETag] {
         let _ = index.read(&answer).map_err(|e| e.to_string());
     }
     let _ = answer.json().map_err(|e| e.to_string());
