@@ -111,7 +111,7 @@ async fn etcd_mirror_equals_server_after_churn_through_faults_restarts_and_compa
                     }
                     _ => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
-                if step % 20 == 0 {
+                if step.is_multiple_of(20) {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }

@@ -90,7 +90,7 @@ async fn kube_store_equals_server_after_churn_through_proxy_faults_expiries_and_
                 assert!(done, "server write {step} on pod {i} failed");
                 present[i] = server.get("Pod", namespace.as_deref(), &name).is_some();
                 changes.fetch_add(1, Ordering::Relaxed);
-                if step % 10 == 0 {
+                if step.is_multiple_of(10) {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
             }
