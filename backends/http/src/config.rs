@@ -304,6 +304,11 @@ impl HttpConfig {
         self.wait
     }
 
+    /// How collection answers are decoded into items.
+    pub fn items_format(&self) -> &ItemsFormat {
+        &self.items
+    }
+
     /// The watch mode.
     pub fn watch_mode(&self) -> &WatchMode {
         &self.watch
