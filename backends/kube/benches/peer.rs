@@ -40,6 +40,8 @@ const EVENTS: u64 = (HOT_PODS * ROUNDS) as u64;
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    // kube clients spawn their buffer task on the current runtime.
+    let _entered = runtime.enter();
     let server = runtime.block_on(loaded_server(PODS, EVENTS as usize + 10_000));
     initial_sync(&mut c, &runtime, &server);
     watch(&mut c, &runtime, &server);
@@ -65,8 +67,8 @@ fn initial_sync(c: &mut Criterion, runtime: &Runtime, server: &KubeApiServer) {
                 .sum()
         })
     });
-    let cases: [(&str, bool, bool); 4] =
-        [("typed", false, false), ("typed_strip", false, true), ("raw", true, false), ("raw_strip", true, true)];
+    // (`memory.rs` syncs every variant, typed_strip and raw included.)
+    let cases: [(&str, bool, bool); 2] = [("typed", false, false), ("raw_strip", true, true)];
     for (name, raw, strip) in cases {
         group.bench_function(format!("informer/{name}"), |b| {
             b.iter_custom(|iters| {
@@ -174,8 +176,7 @@ fn watch(c: &mut Criterion, runtime: &Runtime, server: &KubeApiServer) {
 
     let gate = Gate::default();
     let source = GatedSource { inner: typed_source(client.clone(), false), gate: gate.clone() };
-    let (side, _) =
-        runtime.block_on(InformerSide::start(source, Indexer::with_indexers(key_fn::<Pod>(), typed_indexers())));
+    let (side, _) = runtime.block_on(InformerSide::start(source, Indexer::with_indexers(key_fn::<Pod>(), typed_indexers())));
     group.bench_function("informer/typed_indexer_2_indexes", |b| {
         b.iter_custom(|iters| {
             (0..iters)
@@ -204,9 +205,7 @@ fn watch(c: &mut Criterion, runtime: &Runtime, server: &KubeApiServer) {
                 (0..iters)
                     .map(|_| {
                         timed_round(runtime, server, &hot, &gate, &step, |ns, name, version| {
-                            side.store
-                                .get_by_key(&format!("{ns}/{name}"))
-                                .is_some_and(|p| p.resource_version() == version)
+                            side.store.get_by_key(&format!("{ns}/{name}")).is_some_and(|p| p.resource_version() == version)
                         })
                     })
                     .sum()
