@@ -62,14 +62,17 @@ fn parent(filter: &str) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let server = runtime.block_on(loaded_server(PODS, 10));
     let (with, without) = json_sizes(&server);
-    println!("compact JSON per pod (mean of 1 000 served pods): {with:.0} B with managedFields, {without:.0} B without");
+    println!(
+        "compact JSON per pod (mean of 1 000 served pods): {with:.0} B with managedFields, {without:.0} B without"
+    );
     println!();
-    println!("| side | sync s | peak RSS MiB | RSS after MiB | heap B/pod | allocs/pod | heap / JSON (same stripping) |");
+    println!(
+        "| side | sync s | peak RSS MiB | RSS after MiB | heap B/pod | allocs/pod | heap / JSON (same stripping) |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let exe = std::env::current_exe().expect("own executable");
     for (name, _, strip) in SIDES.iter().filter(|(n, _, _)| n.contains(filter)) {
-        let output =
-            Command::new(&exe).args(["--child", name, &server.url()]).output().expect("child process runs");
+        let output = Command::new(&exe).args(["--child", name, &server.url()]).output().expect("child process runs");
         let text = String::from_utf8_lossy(&output.stdout);
         let Some(line) = text.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
             panic!("child {name} failed: {}\n{}", text, String::from_utf8_lossy(&output.stderr));

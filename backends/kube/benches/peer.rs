@@ -176,7 +176,8 @@ fn watch(c: &mut Criterion, runtime: &Runtime, server: &KubeApiServer) {
 
     let gate = Gate::default();
     let source = GatedSource { inner: typed_source(client.clone(), false), gate: gate.clone() };
-    let (side, _) = runtime.block_on(InformerSide::start(source, Indexer::with_indexers(key_fn::<Pod>(), typed_indexers())));
+    let (side, _) =
+        runtime.block_on(InformerSide::start(source, Indexer::with_indexers(key_fn::<Pod>(), typed_indexers())));
     group.bench_function("informer/typed_indexer_2_indexes", |b| {
         b.iter_custom(|iters| {
             (0..iters)
@@ -205,7 +206,9 @@ fn watch(c: &mut Criterion, runtime: &Runtime, server: &KubeApiServer) {
                 (0..iters)
                     .map(|_| {
                         timed_round(runtime, server, &hot, &gate, &step, |ns, name, version| {
-                            side.store.get_by_key(&format!("{ns}/{name}")).is_some_and(|p| p.resource_version() == version)
+                            side.store
+                                .get_by_key(&format!("{ns}/{name}"))
+                                .is_some_and(|p| p.resource_version() == version)
                         })
                     })
                     .sum()
