@@ -42,7 +42,9 @@ const SIDES: [(&str, &str, bool); 6] = [
 /// Heap bytes and allocations live now.
 fn live() -> (i64, i64) {
     let s = GLOBAL.stats();
-    let bytes = s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64;
+    // A realloc is already counted in bytes_allocated / bytes_deallocated (bytes_reallocated is
+    // their net change, not an extra amount).
+    let bytes = s.bytes_allocated as i64 - s.bytes_deallocated as i64;
     (bytes, s.allocations as i64 - s.deallocations as i64)
 }
 

@@ -106,20 +106,26 @@ pub enum RawError {
 pub struct RawObject {
     json: Bytes,
     key: ObjectKey,
+    /// The short strings, back to back: resourceVersion, then each label's key and value
+    /// (sorted by key), then each extracted field. One allocation instead of two per label.
+    strings: Box<str>,
+    /// Where each string of `strings` ends; an extracted field without a value has
+    /// [`ABSENT`] set.
+    ends: Box<[u32]>,
     /// Where the name starts in `key` (0 for cluster-scoped objects).
     name_start: u32,
-    resource_version: Box<str>,
-    /// Sorted by key.
-    labels: Box<[(Box<str>, Box<str>)]>,
+    labels: u32,
     extracted_paths: Arc<[String]>,
-    extracted: Box<[Option<Box<str>>]>,
 }
+
+/// Marks an extracted field that the object has no value for.
+const ABSENT: u32 = 1 << 31;
 
 impl fmt::Debug for RawObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawObject")
             .field("key", &self.key)
-            .field("resource_version", &self.resource_version)
+            .field("resource_version", &self.resource_version())
             .field("bytes", &self.json.len())
             .finish()
     }
@@ -183,8 +189,9 @@ impl<'de> Fields<'de> {
     }
 }
 
-fn string_of(raw: &RawValue) -> Option<String> {
-    serde_json::from_str::<String>(raw.get()).ok()
+/// The string a raw JSON value holds, borrowed when it has no escapes.
+fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Key<'_>>(raw.get()).ok().map(|k| k.0)
 }
 
 fn write_key(out: &mut Vec<u8>, key: &str) {
@@ -192,17 +199,33 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
     let _ = serde_json::to_writer(&mut *out, key);
 }
 
-fn extract_path(top: &Fields<'_>, path: &str) -> Option<Box<str>> {
+fn extract_path<'de>(top: &Fields<'de>, path: &str) -> Option<Cow<'de, str>> {
     let mut segments = path.split('.');
     let mut raw = top.get(segments.next()?)?;
     for segment in segments {
         raw = Fields::parse(raw.get()).ok()?.get(segment)?;
     }
     match string_of(raw) {
-        Some(s) => Some(s.into_boxed_str()),
+        Some(s) => Some(s),
         None if raw.get() == "null" => None,
-        None => Some(raw.get().into()),
+        None => Some(Cow::Borrowed(raw.get())),
     }
+}
+
+/// The labels of an object, sorted by key; a key given twice keeps its last value, as a map
+/// decoder would.
+fn parse_labels<'de>(labels: Option<&'de RawValue>) -> Result<Vec<(Cow<'de, str>, Cow<'de, str>)>, serde_json::Error> {
+    let Some(labels) = labels.filter(|l| l.get() != "null") else { return Ok(Vec::new()) };
+    let mut pairs = Vec::new();
+    for (key, value) in Fields::parse(labels.get())?.0 {
+        let value = serde_json::from_str::<Key<'de>>(value.get())?.0;
+        pairs.push((key, value));
+    }
+    // Stable: among equal keys the last one stays last, and dedup keeps the first, so reverse.
+    pairs.reverse();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs.dedup_by(|later, first| later.0 == first.0);
+    Ok(pairs)
 }
 
 impl RawObject {
@@ -223,21 +246,15 @@ impl RawObject {
         let field = |name: &str| metadata.get(name).and_then(string_of);
         let resource_version = field("resourceVersion").unwrap_or_default();
         let name = field("name").filter(|n| !n.is_empty());
-        let Some(name) = name else { return Err(RawError::MissingName { resource_version }) };
+        let Some(name) = name else {
+            return Err(RawError::MissingName { resource_version: resource_version.into_owned() });
+        };
         let namespace = field("namespace").filter(|n| !n.is_empty());
         let (key, name_start) = match namespace {
             Some(ns) => (format!("{ns}/{name}"), ns.len() as u32 + 1),
-            None => (name, 0),
+            None => (name.into_owned(), 0),
         };
-        // A BTreeMap comes out sorted by key, which `label` relies on.
-        let labels: Vec<(Box<str>, Box<str>)> = match metadata.get("labels") {
-            Some(l) => serde_json::from_str::<Option<std::collections::BTreeMap<String, String>>>(l.get())?
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
-                .collect(),
-            None => Vec::new(),
-        };
+        let labels = parse_labels(metadata.get("labels"))?;
         let strip = options.drop_metadata.iter().any(|f| metadata.get(f).is_some());
         let json = if strip {
             let mut out = Vec::with_capacity(raw.get().len());
@@ -265,20 +282,54 @@ impl RawObject {
                 }
             }
             out.push(b'}');
+            // The buffer was sized for the unstripped object; `Bytes` keeps the whole
+            // allocation, so without this a stripped object would cost as much as the original.
+            out.shrink_to_fit();
             Bytes::from(out)
         } else {
             Bytes::copy_from_slice(raw.get().as_bytes())
         };
-        let extracted = options.extract.iter().map(|p| extract_path(&top, p)).collect();
+        let extracted: Vec<Option<Cow<'_, str>>> = options.extract.iter().map(|p| extract_path(&top, p)).collect();
+        let mut strings = String::with_capacity(
+            resource_version.len()
+                + labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                + extracted.iter().flatten().map(|f| f.len()).sum::<usize>(),
+        );
+        let mut ends = Vec::with_capacity(1 + 2 * labels.len() + extracted.len());
+        let mut push = |s: &str, flag: u32| -> Result<(), RawError> {
+            strings.push_str(s);
+            match u32::try_from(strings.len()) {
+                Ok(end) if end < ABSENT => Ok(ends.push(end | flag)),
+                _ => Err(RawError::Json(serde::de::Error::custom("object metadata strings exceed 2 GiB"))),
+            }
+        };
+        push(&resource_version, 0)?;
+        for (k, v) in &labels {
+            push(k, 0)?;
+            push(v, 0)?;
+        }
+        for f in &extracted {
+            push(f.as_deref().unwrap_or(""), if f.is_some() { 0 } else { ABSENT })?;
+        }
         Ok(Self {
             json,
             key: ObjectKey::from(key),
+            strings: strings.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
             name_start,
-            resource_version: resource_version.into_boxed_str(),
-            labels: labels.into_boxed_slice(),
+            labels: labels.len() as u32,
             extracted_paths: Arc::clone(&options.extract),
-            extracted,
         })
+    }
+
+    /// The `i`th string of `strings`, `None` if it is marked absent.
+    fn string(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        if end & ABSENT != 0 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] & !ABSENT };
+        self.strings.get(start as usize..end as usize)
     }
 
     /// The object's JSON bytes.
@@ -319,34 +370,46 @@ impl RawObject {
 
     /// `metadata.resourceVersion` ("" if the object had none).
     pub fn resource_version(&self) -> &str {
-        &self.resource_version
+        self.string(0).unwrap_or_default()
+    }
+
+    /// The `i`th label (in key order) as key and value.
+    fn label_at(&self, i: usize) -> (&str, &str) {
+        (self.string(1 + 2 * i).unwrap_or_default(), self.string(2 + 2 * i).unwrap_or_default())
     }
 
     /// The value of one label.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok().map(|i| &*self.labels[i].1)
+        let (mut low, mut high) = (0, self.labels as usize);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            let (k, v) = self.label_at(mid);
+            match k.cmp(key) {
+                std::cmp::Ordering::Less => low = mid + 1,
+                std::cmp::Ordering::Greater => high = mid,
+                std::cmp::Ordering::Equal => return Some(v),
+            }
+        }
+        None
     }
 
     /// Every label, sorted by key.
     pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+        (0..self.labels as usize).map(|i| self.label_at(i))
     }
 
     /// A field extracted at ingest ([`RawOptions::extract`]): strings as themselves, other
     /// values as JSON text; `None` if the path was not extracted or the object has no value.
     pub fn field(&self, path: &str) -> Option<&str> {
         let i = self.extracted_paths.iter().position(|p| p == path)?;
-        self.extracted.get(i)?.as_deref()
+        self.string(1 + 2 * self.labels as usize + i)
     }
 
-    /// Approximate heap bytes held by this object (JSON, key, labels, fields), for memory
-    /// accounting in benchmarks.
+    /// Heap bytes this object owns (JSON, key with its reference counts, labels, fields):
+    /// four allocations, not counting the struct itself (`size_of::<RawObject>()`) or the
+    /// extracted paths shared by every object of a source.
     pub fn heap_size(&self) -> usize {
-        self.json.len()
-            + self.key.len()
-            + self.resource_version.len()
-            + self.labels.iter().map(|(k, v)| k.len() + v.len() + 32).sum::<usize>()
-            + self.extracted.iter().map(|f| f.as_ref().map_or(0, |s| s.len()) + 16).sum::<usize>()
+        self.json.len() + self.key.len() + 16 + self.strings.len() + self.ends.len() * 4
     }
 }
 
@@ -399,5 +462,35 @@ mod tests {
         assert!(err.to_string().contains("\"3\""));
         assert!(RawObject::from_json(b"{not json", &RawOptions::default()).is_err());
         assert!(RawObject::from_json(b"[1]", &RawOptions::default()).is_err());
+    }
+
+    #[test]
+    fn labels_keep_the_last_of_a_repeated_key_and_decode_escapes() {
+        let json = br#"{"metadata":{"name":"p","labels":{"z":"1","a\u0041":"x\"y","z":"2","m":""}}}"#;
+        let raw = RawObject::from_json(json, &RawOptions::default()).unwrap();
+        assert_eq!(raw.labels().collect::<Vec<_>>(), vec![("aA", "x\"y"), ("m", ""), ("z", "2")]);
+        assert_eq!((raw.label("z"), raw.label("m"), raw.label("b")), (Some("2"), Some(""), None));
+        let none = RawObject::from_json(br#"{"metadata":{"name":"p","labels":null}}"#, &RawOptions::default()).unwrap();
+        assert_eq!(none.labels().count(), 0);
+        let bad = RawObject::from_json(br#"{"metadata":{"name":"p","labels":{"a":1}}}"#, &RawOptions::default());
+        assert!(bad.is_err(), "a label value that is not a string is refused");
+    }
+
+    #[test]
+    fn extracted_fields_tell_empty_from_missing() {
+        let options = RawOptions::default().extract("spec.a").extract("spec.b").extract("spec.c");
+        let raw =
+            RawObject::from_json(br#"{"metadata":{"name":"p","labels":{"l":"v"}},"spec":{"a":"","c":null}}"#, &options)
+                .unwrap();
+        assert_eq!((raw.field("spec.a"), raw.field("spec.b"), raw.field("spec.c")), (Some(""), None, None));
+        assert_eq!((raw.field("spec.d"), raw.label("l"), raw.resource_version()), (None, Some("v"), ""));
+    }
+
+    #[test]
+    fn a_stripped_object_holds_its_json_and_a_few_short_strings() {
+        let raw = RawObject::from_json(POD.as_bytes(), &RawOptions::default().strip_managed_fields(true)).unwrap();
+        // JSON, key ("shop/web-0" + Arc counts), strings ("42" + "a1b2"), 5 ends.
+        assert_eq!(raw.heap_size(), raw.json().len() + 10 + 16 + 6 + 5 * 4);
+        assert_eq!(raw.json().len(), POD.len() - r#","managedFields":[{"manager":"x","fieldsV1":{"f:a":{}}}]"#.len());
     }
 }
