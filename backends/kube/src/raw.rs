@@ -212,9 +212,12 @@ fn extract_path<'de>(top: &Fields<'de>, path: &str) -> Option<Cow<'de, str>> {
     }
 }
 
+/// A label's key and value, borrowed from the JSON when they have no escapes.
+type Label<'de> = (Cow<'de, str>, Cow<'de, str>);
+
 /// The labels of an object, sorted by key; a key given twice keeps its last value, as a map
 /// decoder would.
-fn parse_labels<'de>(labels: Option<&'de RawValue>) -> Result<Vec<(Cow<'de, str>, Cow<'de, str>)>, serde_json::Error> {
+fn parse_labels<'de>(labels: Option<&'de RawValue>) -> Result<Vec<Label<'de>>, serde_json::Error> {
     let Some(labels) = labels.filter(|l| l.get() != "null") else { return Ok(Vec::new()) };
     let mut pairs = Vec::new();
     for (key, value) in Fields::parse(labels.get())?.0 {
@@ -299,7 +302,10 @@ impl RawObject {
         let mut push = |s: &str, flag: u32| -> Result<(), RawError> {
             strings.push_str(s);
             match u32::try_from(strings.len()) {
-                Ok(end) if end < ABSENT => Ok(ends.push(end | flag)),
+                Ok(end) if end < ABSENT => {
+                    ends.push(end | flag);
+                    Ok(())
+                }
                 _ => Err(RawError::Json(serde::de::Error::custom("object metadata strings exceed 2 GiB"))),
             }
         };
