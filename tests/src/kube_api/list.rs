@@ -70,6 +70,9 @@ pub(crate) fn list(shared: &Shared, target: &Target, params: &Params) -> Result<
             return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
         }
         let token = decode_token(token)?;
+        if shared.take_forced_continue_expiry() {
+            return Err(ApiError::continue_expired());
+        }
         let view = shared.db.view(Some(token.rv), |_, _| ApiError::continue_expired())?;
         let start = format!("{}{}", target.resource.store_prefix(), token.start);
         (view, start)

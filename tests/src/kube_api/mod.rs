@@ -12,6 +12,7 @@
 //! query ([`KubeApiServer::requests`]) so tests can assert what a client asked for, and it
 //! injects faults: [`drop_watches`](KubeApiServer::drop_watches),
 //! [`expire_next_watches`](KubeApiServer::expire_next_watches),
+//! [`expire_next_continues`](KubeApiServer::expire_next_continues),
 //! [`compact`](KubeApiServer::compact), and a switch that rejects streaming lists like a server
 //! without the `WatchList` feature ([`set_watch_list_supported`](KubeApiServer::set_watch_list_supported)).
 //!
@@ -87,6 +88,9 @@ pub struct ServerOptions {
     /// How often watches that allow bookmarks get one. Default 1 s; `None`: only on
     /// [`KubeApiServer::send_bookmarks`].
     pub bookmark_interval: Option<Duration>,
+    /// How long each list page takes before its answer starts, standing in for the real
+    /// server's work per page (reading etcd, encoding) and the network round trip. Default none.
+    pub list_latency: Option<Duration>,
 }
 
 impl Default for ServerOptions {
@@ -95,6 +99,7 @@ impl Default for ServerOptions {
             resources: vec![ResourceDef::pods(), ResourceDef::configmaps(), ResourceDef::widgets()],
             history: 200_000,
             bookmark_interval: Some(Duration::from_secs(1)),
+            list_latency: None,
         }
     }
 }
@@ -104,6 +109,13 @@ impl ServerOptions {
     #[must_use]
     pub fn with_bookmark_interval(mut self, interval: Option<Duration>) -> Self {
         self.bookmark_interval = interval;
+        self
+    }
+
+    /// Sets the time each list page takes before its answer starts.
+    #[must_use]
+    pub fn with_list_latency(mut self, latency: Option<Duration>) -> Self {
+        self.list_latency = latency;
         self
     }
 
@@ -161,6 +173,7 @@ pub(crate) struct Shared {
     watch_list_supported: AtomicBool,
     paginate_cached_lists: AtomicBool,
     forced_expiries: AtomicU32,
+    forced_continue_expiries: AtomicU32,
     next_uid: AtomicU64,
     stopped: AtomicBool,
 }
@@ -177,6 +190,11 @@ impl Shared {
     /// Consumes one forced 410, if any is pending.
     pub(crate) fn take_forced_expiry(&self) -> bool {
         self.forced_expiries.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    }
+
+    /// Consumes one forced continue-token expiry, if any is pending.
+    pub(crate) fn take_forced_continue_expiry(&self) -> bool {
+        self.forced_continue_expiries.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
     }
 
     fn resource_of_kind(&self, api_version: Option<&str>, kind: &str) -> Result<Arc<ResourceDef>, ApiError> {
@@ -234,6 +252,7 @@ impl KubeApiServer {
             watch_list_supported: AtomicBool::new(true),
             paginate_cached_lists: AtomicBool::new(true),
             forced_expiries: AtomicU32::new(0),
+            forced_continue_expiries: AtomicU32::new(0),
             next_uid: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
         });
@@ -413,6 +432,13 @@ impl KubeApiServer {
         self.shared.forced_expiries.store(n, Ordering::SeqCst);
     }
 
+    /// The next `n` list requests that carry a `continue` token answer `410 Expired` ("The
+    /// provided continue parameter is too old..."), as after a compaction, whatever their
+    /// revision.
+    pub fn expire_next_continues(&self, n: u32) {
+        self.shared.forced_continue_expiries.store(n, Ordering::SeqCst);
+    }
+
     /// Compacts the history at the current revision: watches, exact reads and continue
     /// tokens from older revisions answer 410 from now on. Open watches that are caught up go on.
     pub fn compact(&self) {
@@ -480,6 +506,10 @@ async fn handle(
     let Some(target) = parse_path(path, &shared.resources) else {
         return ApiError::unknown_path().into_response();
     };
+    let is_list = target.name.is_none() && !matches!(query.get("watch").map(String::as_str), Some("true") | Some("1"));
+    if let Some(latency) = shared.options.list_latency.filter(|_| is_list) {
+        tokio::time::sleep(latency).await;
+    }
     match serve(&shared, path, target, &query) {
         Ok(response) => response,
         Err(err) => err.into_response(),
