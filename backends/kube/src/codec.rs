@@ -83,6 +83,37 @@ impl<T> Line<T> {
     }
 }
 
+/// The continue token of a list body, read without decoding the items: the API server writes
+/// `metadata` before `items` (Go encodes struct fields in order), so the scan stops there. A
+/// body with `items` first is still read right, just more slowly. `None` on the last page or
+/// for a body that is not a list (decoding it will say why).
+pub(crate) fn list_continue_token(body: &[u8]) -> Option<String> {
+    use serde::Deserializer as _;
+    use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
+
+    struct FindMeta<'a>(&'a mut Option<ListMeta>);
+    impl<'de> Visitor<'de> for FindMeta<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key == "metadata" {
+                    *self.0 = Some(map.next_value()?);
+                    // Found: an error is the way to stop a serde visitor before the end.
+                    return Err(A::Error::custom("list metadata found"));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let mut meta = None;
+    let _ = serde_json::Deserializer::from_slice(body).deserialize_map(FindMeta(&mut meta));
+    meta.and_then(|m| m.continue_token).filter(|t| !t.is_empty())
+}
+
 /// Decodes what the server sends into `T`.
 pub(crate) trait Codec<T>: Send + Sync + 'static {
     fn list(&self, body: &[u8]) -> Result<Page<T>, serde_json::Error>;
@@ -262,5 +293,17 @@ mod tests {
         assert!(matches!(codec.line(line.as_bytes()).unwrap(), Line::Deleted(o, v) if v == "5" && o.name() == "a"));
         let bookmark = r#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"9"}}}"#;
         assert!(matches!(codec.line(bookmark.as_bytes()).unwrap(), Line::Bookmark { initial_events_end: false, .. }));
+    }
+
+    #[test]
+    fn continue_token_is_read_from_the_metadata_before_the_items() {
+        let body = br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9","continue":"abc"},"items":[{"bad json"#;
+        assert_eq!(list_continue_token(body).as_deref(), Some("abc"), "items after metadata are not read");
+        let late = br#"{"items":[{"metadata":{"name":"a","continue":"no"}}],"metadata":{"continue":"xyz"}}"#;
+        assert_eq!(list_continue_token(late).as_deref(), Some("xyz"));
+        assert_eq!(list_continue_token(br#"{"metadata":{"resourceVersion":"9","continue":""},"items":[]}"#), None);
+        assert_eq!(list_continue_token(br#"{"metadata":{"resourceVersion":"9"},"items":[]}"#), None);
+        assert_eq!(list_continue_token(b"not json"), None);
+        assert_eq!(list_continue_token(br#"{"metadata":[1]}"#), None);
     }
 }

@@ -26,9 +26,18 @@ pub const PODS: usize = 100_000;
 pub const SEED: u64 = 8;
 
 /// Starts the local API server and loads `count` generated pods straight into its store
-/// (Rust calls, no HTTP), on two threads.
+/// (Rust calls, no HTTP), on two threads. `INFORMER_BENCH_LIST_LATENCY_MS` makes each list
+/// page wait that long before it is answered, standing in for a remote API server's work
+/// and round trip per page (default 0: loopback only).
 pub async fn loaded_server(count: usize, history: usize) -> KubeApiServer {
-    let options = ServerOptions::default().with_history(history).with_bookmark_interval(None);
+    let latency = std::env::var("INFORMER_BENCH_LIST_LATENCY_MS").ok().and_then(|v| v.parse::<u64>().ok());
+    let options = ServerOptions::default()
+        .with_history(history)
+        .with_bookmark_interval(None)
+        .with_list_latency(latency.filter(|ms| *ms > 0).map(Duration::from_millis));
+    if let Some(ms) = latency {
+        eprintln!("each list page waits {ms} ms before its answer (INFORMER_BENCH_LIST_LATENCY_MS)");
+    }
     let server = KubeApiServer::start_with(options).await.expect("local API server starts");
     let started = Instant::now();
     let pods = PodGenerator::new(SEED);
