@@ -6,7 +6,8 @@
 //!   the server while the client's watch stream is held, then released and timed until the
 //!   store holds the last one), into an informer `Indexer` with 2 indexes (node, app label)
 //!   vs kube-runtime's plain store;
-//! * `read_100k`: `get` by key and `by_index` while a writer thread updates 10 000 objects/s.
+//! * `read_100k_under_writer`: `get` by key and `by_index` (typed and raw objects; raw also
+//!   with the decode a typed view costs) while a writer thread updates 10 000 objects/s.
 //!
 //! ```text
 //! CARGO_TARGET_DIR=... cargo bench -p informer-kube --bench peer -- --warm-up-time 1 --measurement-time 5
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use informer_core::{KeyFn, ListerWatcher, Store};
-use informer_kube::{RawObject, key_fn};
+use informer_kube::{RawObject, RawOptions, key_fn};
 use informer_stores::{Cache, Indexer};
 use informer_tests::kube_api::pods::strip_managed_fields;
 use informer_tests::kube_api::{KubeApiServer, PodGenerator};
@@ -295,6 +296,46 @@ fn read_path(c: &mut Criterion) {
         });
     }
     drop(indexer);
+
+    // The same pods as compact raw objects (what `KubeSource::raw` stores), with the same
+    // two indexes: reads hand out the raw object; a typed view costs one decode.
+    let options = RawOptions::default().extract("spec.nodeName");
+    let raws: Vec<Arc<RawObject>> = pods
+        .iter()
+        .map(|p| {
+            let json = serde_json::to_vec(&**p).expect("pod encodes");
+            Arc::new(RawObject::from_json(&json, &options).expect("raw pod"))
+        })
+        .collect();
+    let raw_indexer = Arc::new(Indexer::with_indexers(KeyFn::<RawObject>::keyed(), raw_indexers()));
+    for raw in &raws {
+        raw_indexer.add(Arc::clone(raw)).expect("added");
+    }
+    {
+        let (store, objects) = (Arc::clone(&raw_indexer), raws.clone());
+        let _writer = writer(move |i| store.update(Arc::clone(&objects[i])).expect("updated"));
+        let rng = Cell::new(fastrand::Rng::with_seed(1));
+        let pick = |n: usize| {
+            let mut r = rng.take();
+            let i = r.usize(..n);
+            rng.set(r);
+            i
+        };
+        group.bench_function("informer/raw_get_by_key", |b| {
+            b.iter(|| black_box(raw_indexer.get_by_key(&keys[pick(PODS)])))
+        });
+        group.bench_function("informer/raw_get_by_key_then_decode_pod", |b| {
+            b.iter(|| {
+                let raw = raw_indexer.get_by_key(&keys[pick(PODS)]).expect("present");
+                black_box(raw.decode::<Pod>().expect("decodes"))
+            })
+        });
+        let nodes: Vec<String> = (0..100).map(|n| format!("node-{n}")).collect();
+        group.bench_function("informer/raw_by_index_node_1000_pods", |b| {
+            b.iter(|| black_box(raw_indexer.by_index("node", &nodes[pick(nodes.len())]).expect("index exists").len()))
+        });
+    }
+    drop((raw_indexer, raws));
 
     let (reader, mut writer_half) = kube_runtime::reflector::store::<Pod>();
     writer_half.apply_watcher_event(&kube_runtime::watcher::Event::Init);
