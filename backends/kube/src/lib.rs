@@ -22,7 +22,9 @@
 //!   A relist asks for "not older than" the last version seen, so the store never goes back
 //!   in time (kubernetes #59848); only after the server answers 410 Gone or "too large
 //!   resource version" does the reflector ask for a consistent read (kubernetes #107133). An
-//!   expired continue token (410) restarts the list.
+//!   expired continue token (410) restarts the list. Page N+1 is requested as soon as page N
+//!   arrives, while page N is decoded ([`KubeSource::with_read_ahead`]), and pages of 256 KiB
+//!   or more are decoded on tokio's blocking pool, not on an async worker.
 //! * **Watch** with `allowWatchBookmarks=true`, resuming from the last version seen, with
 //!   `timeoutSeconds` from [`WatchOptions::timeout`](informer_core::WatchOptions) (jittered by
 //!   the reflector). An `ERROR` event with a 410 `Status`, or HTTP 410, is *expired*; see
