@@ -268,6 +268,22 @@ fn writer(write: impl Fn(usize) + Send + 'static) -> impl Drop {
     Stop(stop, Some(thread))
 }
 
+/// Seeded random indexes for the read benchmarks (the same sequence on every side).
+struct Picker(Cell<fastrand::Rng>);
+
+impl Picker {
+    fn new(seed: u64) -> Self {
+        Self(Cell::new(fastrand::Rng::with_seed(seed)))
+    }
+
+    fn below(&self, n: usize) -> usize {
+        let mut rng = self.0.take();
+        let i = rng.usize(..n);
+        self.0.set(rng);
+        i
+    }
+}
+
 fn read_path(c: &mut Criterion) {
     let pods: Vec<Arc<Pod>> = typed_pods().into_iter().map(Arc::new).collect();
     let keys: Vec<String> =
@@ -282,13 +298,8 @@ fn read_path(c: &mut Criterion) {
     {
         let (store, objects) = (Arc::clone(&indexer), pods.clone());
         let _writer = writer(move |i| store.update(Arc::clone(&objects[i])).expect("updated"));
-        let rng = Cell::new(fastrand::Rng::with_seed(1));
-        let pick = |n: usize| {
-            let mut r = rng.take();
-            let i = r.usize(..n);
-            rng.set(r);
-            i
-        };
+        let pick = Picker::new(1);
+        let pick = |n: usize| pick.below(n);
         group.bench_function("informer/get_by_key", |b| b.iter(|| black_box(indexer.get_by_key(&keys[pick(PODS)]))));
         let nodes: Vec<String> = (0..100).map(|n| format!("node-{n}")).collect();
         group.bench_function("informer/by_index_node_1000_pods", |b| {
@@ -314,13 +325,8 @@ fn read_path(c: &mut Criterion) {
     {
         let (store, objects) = (Arc::clone(&raw_indexer), raws.clone());
         let _writer = writer(move |i| store.update(Arc::clone(&objects[i])).expect("updated"));
-        let rng = Cell::new(fastrand::Rng::with_seed(1));
-        let pick = |n: usize| {
-            let mut r = rng.take();
-            let i = r.usize(..n);
-            rng.set(r);
-            i
-        };
+        let pick = Picker::new(1);
+        let pick = |n: usize| pick.below(n);
         group.bench_function("informer/raw_get_by_key", |b| {
             b.iter(|| black_box(raw_indexer.get_by_key(&keys[pick(PODS)])))
         });
@@ -354,15 +360,8 @@ fn read_path(c: &mut Criterion) {
             let event = kube_runtime::watcher::Event::Apply((*objects[i]).clone());
             writer_half.lock().unwrap_or_else(|e| e.into_inner()).apply_watcher_event(&event);
         });
-        let rng = Cell::new(fastrand::Rng::with_seed(1));
-        group.bench_function("kube_runtime/get", |b| {
-            b.iter(|| {
-                let mut r = rng.take();
-                let i = r.usize(..PODS);
-                rng.set(r);
-                black_box(reader.get(&refs[i]))
-            })
-        });
+        let pick = Picker::new(1);
+        group.bench_function("kube_runtime/get", |b| b.iter(|| black_box(reader.get(&refs[pick.below(PODS)]))));
     }
     group.finish();
 }
