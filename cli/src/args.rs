@@ -113,7 +113,7 @@ pub struct MirrorArgs {
     pub key: Option<String>,
 
     /// HTTP sources: the response header that carries the collection's index (version); the
-    /// endpoint is then watched with blocking queries (?index=<last index>&wait=60s). Without
+    /// endpoint is then watched with blocking queries (`?index=<last index>&wait=60s`). Without
     /// it, the endpoint is polled once a second with If-None-Match on its ETag.
     #[arg(long, value_name = "HEADER")]
     pub index_header: Option<String>,

@@ -18,10 +18,10 @@
 //! * the [`Reflector`] with its [`ReflectorConfig`], [`Backoff`], and a [`ReflectorHandle`]
 //!   for readiness, the last synced version and counters ([`MetricsSnapshot`]).
 
-mod key;
-mod reflector;
-mod source;
-mod store;
+pub mod key;
+pub mod reflector;
+pub mod source;
+pub mod store;
 
 pub use key::{KeyError, KeyFn, Keyed, ObjectKey, Version};
 pub use reflector::{

@@ -11,14 +11,14 @@
 //! * [`Informer`]: reflector → delta FIFO → indexer → event handlers;
 //! * [`WorkQueue`]: a rate-limited, de-duplicating work queue for controllers and schedulers.
 
-mod cache;
-mod delta_fifo;
-mod fifo;
-mod indexer;
-mod informer;
-mod stack;
-mod undelta;
-mod workqueue;
+pub mod cache;
+pub mod delta_fifo;
+pub mod fifo;
+pub mod indexer;
+pub mod informer;
+pub mod stack;
+pub mod undelta;
+pub mod workqueue;
 
 pub use cache::*;
 pub use delta_fifo::*;

@@ -6,13 +6,13 @@
 //!                      handle + counters ─► metrics server, progress display
 //! ```
 //!
-//! A backend only supplies a [`ListerWatcher`] and an [`ObjectAdapter`] (how to key an
+//! A backend only supplies a [`ListerWatcher`](informer_core::ListerWatcher) and an [`ObjectAdapter`] (how to key an
 //! object, render it as JSON, and read its version); everything else is here.
 
 mod counting;
-mod index;
+pub mod index;
 mod run;
-mod store;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! # DeltaFifo: a queue of per-key change lists
 //!
 //! A [`DeltaFifo`] sits between a [`Reflector`](informer_core::Reflector) and a consumer. The
-//! reflector writes to it as to any [`Store`]; the consumer pops, one key at a time, *every*
+//! reflector writes to it as to any [`Store`](informer_core::Store); the consumer pops, one key at a time, *every*
 //! change that happened to that key since it was last popped ([`Deltas`]). Unlike a cache it
 //! keeps deletions, so a consumer learns about objects that are gone, and unlike a plain
 //! event channel it merges all changes of one key into one entry, so a busy key costs one

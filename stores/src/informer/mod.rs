@@ -19,7 +19,7 @@
 //! * A periodic resync ([`ReflectorConfig::resync_period`]) reaches subscribers as
 //!   `Updated { resync: true }` for every object.
 //! * A relist that finds objects gone reaches subscribers as `Deleted` with
-//!   [`Deletion::FinalStateUnknown`].
+//!   [`Deletion::FinalStateUnknown`](crate::Deletion::FinalStateUnknown).
 //! * Each subscriber has its own buffer: a slow one never blocks the reflector or the other
 //!   subscribers. Buffers are unbounded by default (like client-go's listeners); set
 //!   [`InformerConfig::subscriber_buffer`] to cut off a subscriber that falls too far behind.
