@@ -5,6 +5,7 @@
 pub mod etcd;
 pub mod map_store;
 pub mod proxy;
+pub mod reflect;
 
 pub use map_store::MapStore;
 pub mod consul;

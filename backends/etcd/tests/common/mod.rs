@@ -3,17 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use informer_core::{
-    BackoffConfig, CancellationToken, KeyFn, ListerWatcher, Reflector, ReflectorConfig, ReflectorError, ReflectorHandle,
-};
+use informer_core::{BackoffConfig, KeyFn, ListerWatcher, ReflectorConfig};
 use informer_etcd::etcd_client::{Client, GetOptions, Txn, TxnOp};
 use informer_etcd::{Codec, EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange};
 use informer_tests::MapStore;
 use informer_tests::etcd::{EtcdOptions, EtcdServer};
-use tokio::task::JoinHandle;
 
 pub fn start_etcd() -> EtcdServer {
     EtcdServer::start().expect("etcd starts (install Debian's etcd-server)")
@@ -47,34 +43,13 @@ pub fn fast_config(page_size: u32) -> ReflectorConfig {
         .with_seed(Some(7))
 }
 
-pub struct Running<T> {
-    pub store: Arc<MapStore<T>>,
-    pub handle: ReflectorHandle,
-    pub cancel: CancellationToken,
-    pub task: JoinHandle<Result<(), ReflectorError>>,
-}
-
-impl<T: Send + Sync + 'static> Running<T> {
-    pub async fn stop(self) {
-        self.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("reflector stops promptly after cancel")
-            .expect("reflector task does not panic")
-            .expect("reflector returns Ok on cancel");
-    }
-}
+pub use informer_tests::reflect::Running;
 
 pub fn spawn_reflector<C: Codec>(source: EtcdSource<C>, config: ReflectorConfig) -> Running<EtcdKeyValue<C::Value>>
 where
     EtcdSource<C>: ListerWatcher<Object = EtcdKeyValue<C::Value>>,
 {
-    let store = Arc::new(MapStore::new(KeyFn::keyed()));
-    let reflector = Reflector::new(source, Arc::clone(&store), config);
-    let handle = reflector.handle();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(reflector.run(cancel.clone()));
-    Running { store, handle, cancel, task }
+    informer_tests::reflect::start(source, KeyFn::keyed(), config)
 }
 
 /// Puts `keys` with one value each, in transactions of 128 operations, 8 in flight.

@@ -2,16 +2,12 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use informer_core::{
-    BackoffConfig, CancellationToken, KeyFn, ListerWatcher, Reflector, ReflectorConfig, ReflectorError, ReflectorHandle,
-};
+use informer_core::{BackoffConfig, ReflectorConfig};
 use informer_kube::kube::Client;
 use informer_tests::MapStore;
 use informer_tests::kube_api::{KubeApiServer, PodGenerator};
-use tokio::task::JoinHandle;
 
 /// A server and a `kube::Client` built from a kubeconfig file pointing at it.
 pub struct Setup {
@@ -43,38 +39,9 @@ pub fn fast_config() -> ReflectorConfig {
         .with_seed(Some(11))
 }
 
-pub struct Running<T> {
-    pub store: Arc<MapStore<T>>,
-    pub handle: ReflectorHandle,
-    pub cancel: CancellationToken,
-    pub task: JoinHandle<Result<(), ReflectorError>>,
-}
-
-impl<T: Send + Sync + 'static> Running<T> {
-    pub async fn stop(self) {
-        self.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("reflector stops promptly after cancel")
-            .expect("reflector task does not panic")
-            .expect("reflector returns Ok on cancel");
-    }
-
-    pub async fn synced(self) -> Self {
-        let synced = tokio::time::timeout(Duration::from_secs(15), self.handle.wait_synced()).await;
-        assert_eq!(synced, Ok(true), "reflector syncs");
-        self
-    }
-}
-
-pub fn start<L: ListerWatcher>(source: L, key_fn: KeyFn<L::Object>, config: ReflectorConfig) -> Running<L::Object> {
-    let store = Arc::new(MapStore::new(key_fn));
-    let reflector = Reflector::new(source, Arc::clone(&store), config);
-    let handle = reflector.handle();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(reflector.run(cancel.clone()));
-    Running { store, handle, cancel, task }
-}
+// Not every test binary uses it.
+#[allow(unused_imports)]
+pub use informer_tests::reflect::start;
 
 /// Waits until `check` holds, or panics with `what` after `timeout`.
 pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
