@@ -6,6 +6,7 @@ pub mod etcd;
 pub mod map_store;
 pub mod proxy;
 pub mod reflect;
+pub mod tls;
 
 pub use map_store::MapStore;
 pub mod consul;

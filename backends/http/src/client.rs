@@ -49,6 +49,43 @@ pub fn client_builder() -> Result<reqwest::ClientBuilder, ConfigError> {
         .user_agent(concat!("informer-http/", env!("CARGO_PKG_VERSION"))))
 }
 
+/// Like [`client_builder`], with the certificates of `ca_pem` (PEM, one or more
+/// `CERTIFICATE` sections) trusted as roots besides the platform's: for servers whose
+/// certificate a private CA signed. Verification stays on; there is no switch to turn it off.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use informer_http::{HttpSource, ItemsFormat, presets};
+/// let ca = std::fs::read("/etc/my-ca/ca.crt")?;
+/// let client = informer_http::client_builder_with_extra_roots(&ca)?.build()?;
+/// let items = ItemsFormat::pointers("/items", "/id");
+/// let config = presets::etag_poll("https://config.internal/items", items, std::time::Duration::from_secs(5))?;
+/// let source = HttpSource::with_client(config, client);
+/// # let _ = source; Ok(()) }
+/// ```
+pub fn client_builder_with_extra_roots(ca_pem: &[u8]) -> Result<reqwest::ClientBuilder, ConfigError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let roots = CertificateDer::pem_slice_iter(ca_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::Client(format!("the CA certificates are not valid PEM: {e}")))?;
+    if roots.is_empty() {
+        return Err(ConfigError::Client("the CA certificates hold no CERTIFICATE section".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, Arc::clone(&provider))
+        .map_err(|e| ConfigError::Client(format!("the CA certificates cannot be used: {e}")))?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::Client(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .user_agent(concat!("informer-http/", env!("CARGO_PKG_VERSION"))))
+}
+
 /// Builds the default client of a source.
 pub(crate) fn build_client(config: &HttpConfig) -> Result<reqwest::Client, ConfigError> {
     client_builder()?

@@ -69,7 +69,7 @@ mod source;
 mod watch;
 
 pub use answer::Answer;
-pub use client::client_builder;
+pub use client::{client_builder, client_builder_with_extra_roots};
 pub use config::{
     ConfigError, CursorFn, EventFeed, FeedBatch, FeedDecoder, HttpConfig, RateLimit, WaitFormat, WaitParam, WatchMode,
 };
