@@ -25,7 +25,7 @@
 //!   [`TextCodec`], [`JsonCodec`]) and etcd's revisions.
 //! * **Connection**: several endpoints, HTTP/2 keep-alive also while idle (a dead or paused
 //!   server is noticed within seconds), a raised response size limit, user/password auth and
-//!   TLS (feature `tls`): see [`EtcdConfig`].
+//!   TLS (feature `tls`, on by default): see [`EtcdConfig`].
 //!
 //! ```no_run
 //! use std::sync::Arc;

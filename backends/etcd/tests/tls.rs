@@ -1,5 +1,5 @@
 //! TLS to a real etcd (crate feature `tls`; needs the `openssl` command to make test
-//! certificates): `cargo test -p informer-etcd --features tls --test tls`.
+//! certificates). The `tls` feature is on by default.
 #![cfg(feature = "tls")]
 
 mod common;
