@@ -117,6 +117,11 @@ pub struct MirrorArgs {
     /// it, the endpoint is polled once a second with If-None-Match on its ETag.
     #[arg(long, value_name = "HEADER")]
     pub index_header: Option<String>,
+
+    /// HTTPS sources: also trust the CA certificates in this PEM file (a private CA); the
+    /// system's roots stay trusted and certificates are always verified.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The SOURCE argument: the text as given and its parsed form.

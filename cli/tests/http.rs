@@ -243,3 +243,35 @@ fn consul_kv_prefix_is_mirrored_with_decoded_values() {
     assert_eq!(items(&snapshot), want);
     assert_eq!(snapshot["version"], "50");
 }
+
+#[test]
+fn https_sources_verify_certificates_and_trust_a_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    informer_tests::tls::make_certificates(dir.path());
+    let server = informer_tests::tls::HttpsServer::start(dir.path(), r#"{"items":[{"id":"a","value":"1"}]}"#);
+    let url = server.url("/items");
+    let ca = dir.path().join("ca.crt");
+    let base = ["mirror", url.as_str(), "--items", "/items", "--key", "/id", "--once"];
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    let mut args = base.to_vec();
+    args.extend(["--ca-file", ca.to_str().unwrap()]);
+    let out = common::run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let snapshot = common::check_snapshot_text(&text(&out.stdout));
+    assert_eq!(items(&snapshot).keys().collect::<Vec<_>>(), ["a"]);
+
+    // Without the CA file the certificate is refused; after one retry the command gives up.
+    let mut args = base.to_vec();
+    args.extend(["--max-retries", "1", "--max-backoff", "100ms"]);
+    let out = common::run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).to_lowercase().contains("certificate"), "{}", text(&out.stderr));
+
+    // A CA file that cannot be read is a usage error naming it.
+    let mut args = base.to_vec();
+    args.extend(["--ca-file", "/nonexistent/ca.pem"]);
+    let out = common::run(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("/nonexistent/ca.pem"), "{}", text(&out.stderr));
+}

@@ -69,6 +69,18 @@ fn plain(spec: &HttpSpec, args: &MirrorArgs) -> Result<HttpConfig, PlainError> {
 /// Builds the HTTP source and mirrors it.
 pub async fn run(args: &MirrorArgs, options: &MirrorOptions, output: &Output) -> Result<(), MirrorError> {
     let config = config(&args.source.spec, args)?;
-    let source = HttpSource::new(config).map_err(|e| MirrorError::Usage(format!("{}: {e}", args.source.text)))?;
+    let usage = |e: &dyn std::fmt::Display| MirrorError::Usage(format!("{}: {e}", args.source.text));
+    let source = match &args.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| usage(&format!("--ca-file {}: {e}", path.display())))?;
+            let client = informer_http::client_builder_with_extra_roots(&pem)
+                .map_err(|e| usage(&format!("--ca-file {}: {e}", path.display())))?
+                .connect_timeout(config.connect_timeout())
+                .build()
+                .map_err(|e| usage(&e))?;
+            HttpSource::with_client(config, client)
+        }
+        None => HttpSource::new(config).map_err(|e| usage(&e))?,
+    };
     run_mirror(source, adapter(), options, output).await
 }
