@@ -1,15 +1,11 @@
 //! Shared helpers of the reflector tests.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use informer_core::{
-    BackoffConfig, CancellationToken, KeyFn, Reflector, ReflectorConfig, ReflectorError, ReflectorHandle,
-};
+use informer_core::{BackoffConfig, KeyFn, ReflectorConfig};
 use informer_memory::{MemoryObject, MemorySource};
 use informer_tests::MapStore;
-use tokio::task::JoinHandle;
 
 pub type Obj = MemoryObject<u64>;
 
@@ -23,31 +19,11 @@ pub fn fast_config() -> ReflectorConfig {
         .with_seed(Some(7))
 }
 
-pub struct Running {
-    pub store: Arc<MapStore<Obj>>,
-    pub handle: ReflectorHandle,
-    pub cancel: CancellationToken,
-    pub task: JoinHandle<Result<(), ReflectorError>>,
-}
-
-impl Running {
-    pub async fn stop(self) {
-        self.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("reflector stops promptly after cancel")
-            .expect("reflector task does not panic")
-            .expect("reflector returns Ok on cancel");
-    }
-}
+/// A reflector over a memory source into a `MapStore`.
+pub type Running = informer_tests::reflect::Running<Obj>;
 
 pub fn start(source: &MemorySource<u64>, config: ReflectorConfig) -> Running {
-    let store = Arc::new(MapStore::new(KeyFn::keyed()));
-    let reflector = Reflector::new(source.clone(), Arc::clone(&store), config);
-    let handle = reflector.handle();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(reflector.run(cancel.clone()));
-    Running { store, handle, cancel, task }
+    informer_tests::reflect::start(source.clone(), KeyFn::keyed(), config)
 }
 
 /// The store's contents as (key, value, mod_revision), sorted.
