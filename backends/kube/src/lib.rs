@@ -62,6 +62,8 @@
 mod client;
 mod codec;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod raw;
 mod request;
