@@ -27,7 +27,7 @@ for target in $targets; do
     cp corpus/"$target"/* "$work"/ 2>/dev/null || true
     echo "== fuzzing $target for ${seconds}s"
     if ! cargo fuzz run --dev -s none "$target" "$work" -- \
-        -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
+        -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
         echo "!! $target failed: see fuzz/artifacts/$target/" >&2
         status=1
     fi
