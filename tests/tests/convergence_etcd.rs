@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{converge, eventually, fast_config, seed};
-use informer_core::{CancellationToken, KeyFn, Reflector};
+use informer_core::KeyFn;
 use informer_etcd::etcd_client::{Client, CompactionOptions, GetOptions, Txn, TxnOp};
 use informer_etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, RawCodec};
-use informer_tests::MapStore;
 use informer_tests::etcd::EtcdServer;
 use informer_tests::proxy::{FaultProxy, Faults};
+use informer_tests::{MapStore, reflect};
 
 const PREFIX: &str = "/conv/";
 const KEYS: u32 = 400;
@@ -78,11 +78,8 @@ async fn etcd_mirror_equals_server_after_churn_through_faults_restarts_and_compa
         .with_connect_timeout(Duration::from_secs(1))
         .with_request_timeout(Duration::from_secs(3));
     let source = EtcdSource::connect(config, RawCodec).await.expect("source connects through the proxy");
-    let store = Arc::new(MapStore::new(KeyFn::keyed()));
-    let reflector = Reflector::new(source, Arc::clone(&store), fast_config(100, seed));
-    let handle = reflector.handle();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(reflector.run(cancel.clone()));
+    let mirror = reflect::start(source, KeyFn::keyed(), fast_config(100, seed));
+    let (store, handle) = (&mirror.store, &mirror.handle);
 
     // Churn: one writer straight to etcd; failed writes (etcd down) are retried later.
     let changes = Arc::new(AtomicU64::new(0));
@@ -153,7 +150,7 @@ async fn etcd_mirror_equals_server_after_churn_through_faults_restarts_and_compa
     writer.await.unwrap();
     let churn = started.elapsed();
     proxy.set_faults(Faults::none());
-    let (keys, diff) = converge(Duration::from_secs(15), || server_state(&client), || mirror_state(&store)).await;
+    let (keys, diff) = converge(Duration::from_secs(15), || server_state(&client), || mirror_state(store)).await;
     let metrics = handle.metrics();
     let counts = proxy.counts();
     println!(
@@ -175,6 +172,5 @@ async fn etcd_mirror_equals_server_after_churn_through_faults_restarts_and_compa
     assert!(cut_off > 0, "the cut reached the mirror (a live connection cut, or a reconnect refused): {counts:?}");
     assert!(metrics.relists > relists_before, "the compaction while cut off forces a relist: {metrics:?}");
     assert!(eventually(Duration::from_secs(1), || async { handle.has_synced() }).await);
-    cancel.cancel();
-    task.await.unwrap().expect("reflector returns Ok on cancel");
+    mirror.stop().await;
 }

@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{converge, fast_config, seed};
-use informer_core::{CancellationToken, KeyFn, Reflector};
+use informer_core::KeyFn;
 use informer_http::{HttpItem, HttpSource, presets};
-use informer_tests::MapStore;
 use informer_tests::etcd::{EtcdOptions, EtcdServer};
 use informer_tests::proxy::{FaultProxy, Faults};
+use informer_tests::{MapStore, reflect};
 use serde_json::Value;
 
 const DIR: &str = "/conv";
@@ -79,11 +79,8 @@ async fn http_long_poll_mirror_equals_etcd_v2_after_churn_through_faults() {
         .with_request_margin(Duration::from_secs(2))
         .with_connect_timeout(Duration::from_secs(1));
     let source = HttpSource::new(config).expect("source");
-    let store = Arc::new(MapStore::new(KeyFn::keyed()));
-    let reflector = Reflector::new(source, Arc::clone(&store), fast_config(500, seed));
-    let handle = reflector.handle();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(reflector.run(cancel.clone()));
+    let mirror = reflect::start(source, KeyFn::keyed(), fast_config(500, seed));
+    let (store, handle) = (&mirror.store, &mirror.handle);
 
     let changes = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -145,7 +142,7 @@ async fn http_long_poll_mirror_equals_etcd_v2_after_churn_through_faults() {
             out
         }
     };
-    let (keys, diff) = converge(Duration::from_secs(15), server_state, || mirror_state(&store)).await;
+    let (keys, diff) = converge(Duration::from_secs(15), server_state, || mirror_state(store)).await;
     let metrics = handle.metrics();
     let counts = proxy.counts();
     println!(
@@ -165,6 +162,5 @@ async fn http_long_poll_mirror_equals_etcd_v2_after_churn_through_faults() {
     assert!(counts.total() > 0, "faults were injected: {counts:?}");
     assert!(cut_off > 0, "the cut reached the mirror (a live connection cut, or a reconnect refused): {counts:?}");
     assert!(metrics.relists > relists_before, "an outdated index after the cut-off forces a relist: {metrics:?}");
-    cancel.cancel();
-    task.await.unwrap().expect("reflector returns Ok on cancel");
+    mirror.stop().await;
 }

@@ -15,12 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{converge, fast_config, seed};
-use informer_core::{CancellationToken, Reflector};
 use informer_kube::k8s_openapi::api::core::v1::Pod;
 use informer_kube::{KubeSource, key_fn};
-use informer_tests::MapStore;
 use informer_tests::kube_api::{KubeApiServer, PodGenerator};
 use informer_tests::proxy::{FaultProxy, Faults};
+use informer_tests::{MapStore, reflect};
 
 const PODS: usize = 300;
 
@@ -57,11 +56,8 @@ async fn kube_store_equals_server_after_churn_through_proxy_faults_expiries_and_
     std::fs::write(&kubeconfig, yaml).unwrap();
     let client = informer_kube::client_from_kubeconfig(&kubeconfig, None).await.expect("client from kubeconfig");
 
-    let store = Arc::new(MapStore::new(key_fn::<Pod>()));
-    let reflector = Reflector::new(KubeSource::<Pod>::all(client), Arc::clone(&store), fast_config(50, seed));
-    let handle = reflector.handle();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(reflector.run(cancel.clone()));
+    let mirror = reflect::start(KubeSource::<Pod>::all(client), key_fn::<Pod>(), fast_config(50, seed));
+    let (store, handle) = (&mirror.store, &mirror.handle);
 
     // Churn on the server directly: create a missing pod, touch a present one, or delete it.
     let changes = Arc::new(AtomicU64::new(0));
@@ -136,7 +132,7 @@ async fn kube_store_equals_server_after_churn_through_proxy_faults_expiries_and_
         let server = Arc::clone(&server);
         async move { server.keys_and_versions("Pod") }
     };
-    let (keys, diff) = converge(Duration::from_secs(15), server_versions, || store_versions(&store)).await;
+    let (keys, diff) = converge(Duration::from_secs(15), server_versions, || store_versions(store)).await;
     let metrics = handle.metrics();
     let counts = proxy.counts();
     let api = server.counters();
@@ -157,6 +153,5 @@ async fn kube_store_equals_server_after_churn_through_proxy_faults_expiries_and_
     assert!(changes.load(Ordering::Relaxed) > 500, "the churn made too few changes to mean anything");
     assert!(counts.total() > 0 && dropped + expiries > 0, "faults were injected: {counts:?}");
     assert!(metrics.relists > 0, "forced 410s and compactions cause relists: {metrics:?}");
-    cancel.cancel();
-    task.await.unwrap().expect("reflector returns Ok on cancel");
+    mirror.stop().await;
 }

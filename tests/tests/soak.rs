@@ -21,12 +21,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{converge, fast_config, rss_kib, seed};
-use informer_core::{CancellationToken, KeyFn, Reflector};
+use informer_core::KeyFn;
 use informer_etcd::etcd_client::{Client, CompactionOptions, GetOptions};
 use informer_etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, RawCodec};
-use informer_tests::MapStore;
 use informer_tests::etcd::EtcdServer;
 use informer_tests::proxy::{FaultProxy, Faults};
+use informer_tests::{MapStore, reflect};
 
 const PREFIX: &str = "/soak/";
 const KEYS: u32 = 2_000;
@@ -69,11 +69,8 @@ async fn memory_stays_flat_under_churn_with_faults() {
         .with_connect_timeout(Duration::from_secs(1))
         .with_request_timeout(Duration::from_secs(3));
     let source = EtcdSource::connect(config, RawCodec).await.expect("source connects");
-    let store = Arc::new(MapStore::new(KeyFn::keyed()));
-    let reflector = Reflector::new(source, Arc::clone(&store), fast_config(500, seed));
-    let handle = reflector.handle();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(reflector.run(cancel.clone()));
+    let mirror = reflect::start(source, KeyFn::keyed(), fast_config(500, seed));
+    let (store, handle) = (&mirror.store, &mirror.handle);
 
     let changes = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -122,7 +119,7 @@ async fn memory_stays_flat_under_churn_with_faults() {
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
     proxy.set_faults(Faults::none());
-    let (keys, diff) = converge(Duration::from_secs(15), || server_state(&client), || mirror_state(&store)).await;
+    let (keys, diff) = converge(Duration::from_secs(15), || server_state(&client), || mirror_state(store)).await;
     let base = base.expect("sampled after warm-up");
     let limit = base + base / 4 + 16 * 1024;
     let metrics = handle.metrics();
@@ -137,6 +134,5 @@ async fn memory_stays_flat_under_churn_with_faults() {
         diff.stale_extra + diff.stale_value
     );
     assert!(end <= limit, "RSS grew from {base} KiB after warm-up to {end} KiB (limit {limit} KiB)");
-    cancel.cancel();
-    task.await.unwrap().expect("reflector returns Ok on cancel");
+    mirror.stop().await;
 }
