@@ -13,8 +13,9 @@
 //! # }
 //! ```
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use informer_core::{
     CancellationToken, KeyFn, ListerWatcher, Reflector, ReflectorConfig, ReflectorError, ReflectorHandle,
@@ -62,4 +63,33 @@ pub fn start<L: ListerWatcher>(source: L, key_fn: KeyFn<L::Object>, config: Refl
     let cancel = CancellationToken::new();
     let task = tokio::spawn(reflector.run(cancel.clone()));
     Running { store, handle, cancel, task }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let start = std::time::Instant::now();
+/// let held = informer_tests::reflect::eventually(std::time::Duration::from_secs(1), || async move {
+///     start.elapsed() > std::time::Duration::from_millis(100)
+/// })
+/// .await;
+/// assert!(held);
+/// # }
+/// ```
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -31,23 +31,9 @@ pub fn fast_config(page_size: u32, seed: u64) -> ReflectorConfig {
         .with_seed(Some(seed))
 }
 
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+// Not every test binary uses it.
+#[allow(unused_imports)]
+pub use informer_tests::reflect::eventually;
 
 /// How a mirror differs from the server: keys missing from the mirror (lost), keys the server
 /// no longer has (stale), and keys whose value or version differ (also stale).

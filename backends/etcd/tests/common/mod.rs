@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use informer_core::{BackoffConfig, KeyFn, ListerWatcher, ReflectorConfig};
@@ -106,23 +105,9 @@ pub fn mirror_state(store: &MapStore<EtcdKeyValue<Vec<u8>>>) -> BTreeMap<String,
     store.snapshot().into_iter().map(|(k, v)| (k.to_string(), v.value.clone())).collect()
 }
 
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+// Not every test binary uses it.
+#[allow(unused_imports)]
+pub use informer_tests::reflect::eventually;
 
 /// Waits until the mirror equals the server's state under `prefix`, or panics with a diff summary.
 pub async fn assert_converges(
