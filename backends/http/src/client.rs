@@ -44,9 +44,14 @@ pub fn client_builder() -> Result<reqwest::ClientBuilder, ConfigError> {
         .with_platform_verifier()
         .map_err(|e| ConfigError::Client(e.to_string()))?
         .with_no_client_auth();
-    Ok(reqwest::Client::builder()
+    Ok(reqwest_builder(tls))
+}
+
+/// A `reqwest` builder over this TLS configuration, with informer's user agent.
+fn reqwest_builder(tls: rustls::ClientConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
-        .user_agent(concat!("informer-http/", env!("CARGO_PKG_VERSION"))))
+        .user_agent(concat!("informer-http/", env!("CARGO_PKG_VERSION")))
 }
 
 /// Like [`client_builder`], with the certificates of `ca_pem` (PEM, one or more
@@ -79,16 +84,20 @@ pub fn client_builder_with_extra_roots(ca_pem: &[u8]) -> Result<reqwest::ClientB
         .with_safe_default_protocol_versions()
         .map_err(|e| ConfigError::Client(e.to_string()))?
         .dangerous()
+        // Not a weaker check: `dangerous` is only rustls' name for "bring your own verifier",
+        // and this one is the platform verifier with the extra roots.
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .user_agent(concat!("informer-http/", env!("CARGO_PKG_VERSION"))))
+    Ok(reqwest_builder(tls))
 }
 
-/// Builds the default client of a source.
-pub(crate) fn build_client(config: &HttpConfig) -> Result<reqwest::Client, ConfigError> {
-    client_builder()?
+/// Builds the client of a source from `builder` ([`client_builder`] or
+/// [`client_builder_with_extra_roots`]) with the source's connection settings.
+pub(crate) fn build_client(
+    builder: reqwest::ClientBuilder,
+    config: &HttpConfig,
+) -> Result<reqwest::Client, ConfigError> {
+    builder
         .connect_timeout(config.connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .build()

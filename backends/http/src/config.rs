@@ -259,21 +259,6 @@ impl HttpConfig {
         self
     }
 
-    /// The connect timeout ([`with_connect_timeout`](Self::with_connect_timeout); 10 s by default).
-    ///
-    /// ```
-    /// let config = informer_http::presets::etag_poll(
-    ///     "http://127.0.0.1:8080/items",
-    ///     informer_http::ItemsFormat::pointers("/items", "/id"),
-    ///     std::time::Duration::from_secs(1),
-    /// )
-    /// .unwrap();
-    /// assert_eq!(config.connect_timeout(), std::time::Duration::from_secs(10));
-    /// ```
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
-    }
-
     /// The TCP connect timeout.
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {

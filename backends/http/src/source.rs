@@ -93,7 +93,23 @@ impl std::fmt::Debug for HttpSource {
 impl HttpSource {
     /// A source with its own HTTP client (rustls with ring, platform certificate verifier).
     pub fn new(config: HttpConfig) -> Result<Self, ConfigError> {
-        let client = client::build_client(&config)?;
+        let client = client::build_client(client::client_builder()?, &config)?;
+        Ok(Self::with_client(config, client))
+    }
+
+    /// Like [`new`](Self::new), with the CA certificates in `ca_pem` (PEM) trusted besides
+    /// the platform's roots ([`client_builder_with_extra_roots`](crate::client_builder_with_extra_roots)).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use informer_http::{HttpSource, ItemsFormat, presets};
+    /// let items = ItemsFormat::pointers("/items", "/id");
+    /// let config = presets::etag_poll("https://config.internal/items", items, std::time::Duration::from_secs(5))?;
+    /// let source = HttpSource::with_extra_roots(config, &std::fs::read("/etc/my-ca/ca.crt")?)?;
+    /// # let _ = source; Ok(()) }
+    /// ```
+    pub fn with_extra_roots(config: HttpConfig, ca_pem: &[u8]) -> Result<Self, ConfigError> {
+        let client = client::build_client(client::client_builder_with_extra_roots(ca_pem)?, &config)?;
         Ok(Self::with_client(config, client))
     }
 

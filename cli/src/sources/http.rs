@@ -72,13 +72,9 @@ pub async fn run(args: &MirrorArgs, options: &MirrorOptions, output: &Output) ->
     let usage = |e: &dyn std::fmt::Display| MirrorError::Usage(format!("{}: {e}", args.source.text));
     let source = match &args.ca_file {
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| usage(&format!("--ca-file {}: {e}", path.display())))?;
-            let client = informer_http::client_builder_with_extra_roots(&pem)
-                .map_err(|e| usage(&format!("--ca-file {}: {e}", path.display())))?
-                .connect_timeout(config.connect_timeout())
-                .build()
-                .map_err(|e| usage(&e))?;
-            HttpSource::with_client(config, client)
+            let ca_file = |e: &dyn std::fmt::Display| usage(&format!("--ca-file {}: {e}", path.display()));
+            let pem = std::fs::read(path).map_err(|e| ca_file(&e))?;
+            HttpSource::with_extra_roots(config, &pem).map_err(|e| ca_file(&e))?
         }
         None => HttpSource::new(config).map_err(|e| usage(&e))?,
     };
