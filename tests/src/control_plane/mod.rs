@@ -247,9 +247,29 @@ impl ControlPlane {
     /// Kills the apiserver and starts it again on the same port, with the same certificates
     /// and etcd. Its new watch cache starts at etcd's current revision, so watches from older
     /// resourceVersions are answered `410 Gone`.
+    ///
+    /// While the apiserver is down, one write outside the apiserver's prefix advances etcd's
+    /// revision ([`bump_etcd_revision`](Self::bump_etcd_revision)), as the writes of a busy
+    /// cluster would. Without it a restart within the apiserver's 10 s lease renewal could find
+    /// etcd where the clients' watches left it, and no watch would expire.
     pub fn restart_apiserver(&self) -> io::Result<()> {
         self.stop_apiserver()?;
+        self.bump_etcd_revision()?;
         self.start_apiserver()
+    }
+
+    /// Writes one key outside the apiserver's `/registry/` prefix, through etcd's JSON
+    /// gateway, and returns etcd's new revision.
+    pub fn bump_etcd_revision(&self) -> io::Result<u64> {
+        let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        let answer = self.etcd_post(
+            "/v3/kv/put",
+            &json!({"key": b64("/informer-test/revision-bump"), "value": b64(&self.apiserver_starts().to_string())}),
+        )?;
+        answer["header"]["revision"]
+            .as_str()
+            .and_then(|r| r.parse::<u64>().ok())
+            .ok_or_else(|| io::Error::other(format!("etcd put answered no header.revision: {answer}")))
     }
 
     fn wait_ready(&self, child: &mut Guarded, timeout: Duration) -> io::Result<()> {
