@@ -41,6 +41,9 @@ async fn twenty_dropped_watches_cause_no_extra_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forced_410_causes_exactly_one_relist_and_leaves_no_stale_keys() {
     let s = setup().await;
+    // About paging a resourceVersion=0 list: a watch cache that pages it (kube-apiserver 1.37
+    // answers such a list in one page; real_apiserver.rs pages with a consistent read).
+    s.server.set_paginate_cached_lists(true);
     let pods = PodGenerator::new(22);
     create_pods(&s.server, &pods, 300);
     let r = start(KubeSource::<Pod>::all(s.client.clone()), key_fn::<Pod>(), fast_config().with_page_size(Some(100)))

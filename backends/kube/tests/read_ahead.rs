@@ -34,6 +34,9 @@ async fn all_pages(source: &KubeSource<Pod>, limit: u32) -> Vec<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_page_is_requested_before_it_is_asked_for_and_only_once() {
     let s = setup().await;
+    // About paging a resourceVersion=0 list: a watch cache that pages it (kube-apiserver 1.37
+    // answers such a list in one page; real_apiserver.rs pages with a consistent read).
+    s.server.set_paginate_cached_lists(true);
     create_pods(&s.server, &PodGenerator::new(61), 35);
     let source = KubeSource::<Pod>::all(s.client.clone());
     let first = source.list(&ListOptions::first_page(Some(10))).await.unwrap();
@@ -60,6 +63,9 @@ async fn the_next_page_is_requested_before_it_is_asked_for_and_only_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_read_ahead_a_page_is_requested_only_when_asked_for() {
     let s = setup().await;
+    // About paging a resourceVersion=0 list: a watch cache that pages it (kube-apiserver 1.37
+    // answers such a list in one page; real_apiserver.rs pages with a consistent read).
+    s.server.set_paginate_cached_lists(true);
     create_pods(&s.server, &PodGenerator::new(62), 25);
     let source = KubeSource::<Pod>::all(s.client.clone()).with_read_ahead(false);
     let first = source.list(&ListOptions::first_page(Some(10))).await.unwrap();
@@ -71,6 +77,9 @@ async fn without_read_ahead_a_page_is_requested_only_when_asked_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_read_ahead_carries_the_servers_error() {
     let s = setup().await;
+    // About paging a resourceVersion=0 list: a watch cache that pages it (kube-apiserver 1.37
+    // answers such a list in one page; real_apiserver.rs pages with a consistent read).
+    s.server.set_paginate_cached_lists(true);
     create_pods(&s.server, &PodGenerator::new(63), 25);
     s.server.expire_next_continues(1);
     let source = KubeSource::<Pod>::all(s.client.clone());
@@ -86,6 +95,9 @@ async fn a_page_read_ahead_carries_the_servers_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_read_ahead_for_other_options_is_not_used() {
     let s = setup().await;
+    // About paging a resourceVersion=0 list: a watch cache that pages it (kube-apiserver 1.37
+    // answers such a list in one page; real_apiserver.rs pages with a consistent read).
+    s.server.set_paginate_cached_lists(true);
     create_pods(&s.server, &PodGenerator::new(64), 30);
     let source = KubeSource::<Pod>::all(s.client.clone());
     let first = source.list(&ListOptions::first_page(Some(10))).await.unwrap();

@@ -15,6 +15,9 @@ use k8s_openapi::api::core::v1::Pod;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_continue_token_is_expired() {
     let s = setup().await;
+    // About paging a resourceVersion=0 list: a watch cache that pages it (kube-apiserver 1.37
+    // answers such a list in one page; real_apiserver.rs pages with a consistent read).
+    s.server.set_paginate_cached_lists(true);
     let pods = PodGenerator::new(41);
     create_pods(&s.server, &pods, 30);
     // Without read-ahead: a page requested ahead would be answered before the compaction

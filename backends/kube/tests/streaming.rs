@@ -40,6 +40,9 @@ async fn streaming_list_syncs_at_the_initial_events_end_bookmark() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_streaming_list_falls_back_to_list_and_watch() {
     let s = setup().await;
+    // About paging a resourceVersion=0 list: a watch cache that pages it (kube-apiserver 1.37
+    // answers such a list in one page; real_apiserver.rs pages with a consistent read).
+    s.server.set_paginate_cached_lists(true);
     s.server.set_watch_list_supported(false);
     create_pods(&s.server, &PodGenerator::new(32), 120);
     let config = fast_config().with_initial_list(InitialList::Streaming).with_page_size(Some(50));

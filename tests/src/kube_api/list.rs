@@ -14,11 +14,11 @@
 //! "Exact" and continue tokens read the past state at the revision asked, from the undo log;
 //! 410 Gone once it was compacted. A version newer than the server's is "too large" (504).
 //!
-//! `rv="0"` with a `limit`: Kubernetes up to 1.33 serves it from the watch cache and
-//! **ignores the limit** (one page, no continue token); since 1.34 (`ListFromCacheSnapshot`,
-//! beta, on by default) the cache honours the limit. This server honours it by default and
-//! emulates the old behaviour with
-//! [`KubeApiServer::set_paginate_cached_lists(false)`](super::KubeApiServer::set_paginate_cached_lists).
+//! `rv="0"` with a `limit` is served from the watch cache, which **ignores the limit**: the
+//! whole collection in one page, no continue token. kube-apiserver 1.37 still answers so (with
+//! or without `resourceVersionMatch=NotOlderThan`; `tests/tests/kube_api_vs_real.rs` asks it),
+//! and so does this server by default. A server whose cache pages such lists is emulated with
+//! [`KubeApiServer::set_paginate_cached_lists(true)`](super::KubeApiServer::set_paginate_cached_lists).
 //!
 //! Continue tokens have the real server's shape: base64 of
 //! `{"v":"meta.k8s.io/v1","rv":N,"start":"<next key>"}`. `remainingItemCount` is set on

@@ -32,17 +32,39 @@
 //!   the labels and selectable fields extracted at write time (not as `serde_json::Value`), so
 //!   large lists are served without re-serialising.
 //! * "Any" and "not older than" reads return the newest state: the server has no lagging
-//!   watch cache. "Too large resource version" is answered at once instead of after the real
-//!   server's 3 s wait.
-//! * `rv=0` with `limit` is paginated (Kubernetes 1.34+); see
-//!   [`set_paginate_cached_lists`](KubeApiServer::set_paginate_cached_lists) for the older
-//!   behaviour.
-//! * Bookmarks come every [`ServerOptions::bookmark_interval`] (default 1 s instead of about
-//!   a minute), and no bookmark is sent right before a `timeoutSeconds` end.
+//!   watch cache (the real one may answer a `resourceVersion=0` list a moment behind).
+//!   "Too large resource version" is answered at once instead of after the real server's 3 s
+//!   wait.
+//! * Bookmarks come every [`ServerOptions::bookmark_interval`] (default 1 s). The real watch
+//!   cache sends one about 2 s before a watch's `timeoutSeconds` ends and otherwise once a
+//!   minute; here no bookmark is sent right before a `timeoutSeconds` end.
 //! * A watch from a revision newer than the server's waits for it instead of failing.
 //! * `uid` and `creationTimestamp` are filled in on create when missing; `generation`,
 //!   admission, defaulting and validation of objects are not modelled.
-//! * Only GET is served over HTTP (list, watch, get); tests write through Rust methods.
+//! * Only GET is served over HTTP (list, watch, get); tests write through Rust methods. There
+//!   is no authentication or RBAC: `403 Forbidden` is tested against the real apiserver only.
+//!
+//! # Checked against the real kube-apiserver 1.37
+//!
+//! `tests/tests/kube_api_vs_real.rs` sends the same requests to this server and to a real
+//! kube-apiserver (`crate::control_plane`) and requires the same HTTP code, `Status` reason,
+//! body kind and paging. Where they differed, this server was changed:
+//!
+//! * `resourceVersion=0` with a `limit` (with or without `resourceVersionMatch=NotOlderThan`):
+//!   the real watch cache ignores the limit and answers every item in one page, with no
+//!   continue token. This server used to page such lists; now it answers as the real one by
+//!   default ([`set_paginate_cached_lists`](KubeApiServer::set_paginate_cached_lists) keeps
+//!   the paging variant).
+//! * A path under a group/version the server does not serve (a deleted CRD's group): the real
+//!   server answers `404` with the plain-text body `404 page not found`, not a `Status`. This
+//!   server used to answer a `Status` `NotFound`; a `Status` is still the answer for an unknown
+//!   resource inside a served group/version, as on the real server.
+//!
+//! Agreeing from the start: consistent lists page with `limit`; a missing object is a
+//! `NotFound` `Status`; `resourceVersionMatch` without `resourceVersion` and
+//! `sendInitialEvents` without `resourceVersionMatch` are `422 Invalid`; a garbage continue
+//! token and a malformed label selector are `400 BadRequest`; an expired continue token is
+//! `410 Expired` with the etcd3 storage's message (seen in `real_apiserver_restart.rs`).
 
 mod db;
 mod kubeconfig;
@@ -250,7 +272,7 @@ impl KubeApiServer {
             requests: Mutex::new(Vec::new()),
             bookmark_tx,
             watch_list_supported: AtomicBool::new(true),
-            paginate_cached_lists: AtomicBool::new(true),
+            paginate_cached_lists: AtomicBool::new(false),
             forced_expiries: AtomicU32::new(0),
             forced_continue_expiries: AtomicU32::new(0),
             next_uid: AtomicU64::new(1),
@@ -504,7 +526,7 @@ async fn handle(
         return response;
     }
     let Some(target) = parse_path(path, &shared.resources) else {
-        return ApiError::unknown_path().into_response();
+        return resources::unknown_path_response(path, &shared.resources);
     };
     let is_list = target.name.is_none() && !matches!(query.get("watch").map(String::as_str), Some("true") | Some("1"));
     if let Some(latency) = shared.options.list_latency.filter(|_| is_list) {

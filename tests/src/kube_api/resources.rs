@@ -117,6 +117,30 @@ impl Target {
 }
 
 /// Maps a request path onto a resource, or `None` for paths this server does not serve.
+/// The answer to a path [`parse_path`] found nothing for: as the real apiserver, a plain-text
+/// `404 page not found` when no served resource has that group/version (nothing is registered
+/// there), a `NotFound` `Status` for an unknown resource in a served group/version.
+pub(crate) fn unknown_path_response(path: &str, resources: &[Arc<ResourceDef>]) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let group_version = match segments.as_slice() {
+        ["api", version, ..] => Some(("", *version)),
+        ["apis", group, version, ..] => Some((*group, *version)),
+        _ => None,
+    };
+    let served = group_version.is_some_and(|(g, v)| resources.iter().any(|r| r.group == g && r.version == v));
+    if served {
+        super::status::ApiError::unknown_path().into_response()
+    } else {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "404 page not found\n",
+        )
+            .into_response()
+    }
+}
+
 pub(crate) fn parse_path(path: &str, resources: &[Arc<ResourceDef>]) -> Option<Target> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match segments.as_slice() {
