@@ -13,22 +13,13 @@ use common::{informer, read_snapshot, sigterm, wait_for_snapshot, wait_timeout};
 use informer_kube::k8s_openapi::api::core::v1::Pod;
 use informer_kube::kube::Client;
 use informer_kube::kube::api::{Api, DeleteParams, Patch, PatchParams};
-use informer_tests::control_plane::{ControlPlane, ControlPlaneOptions, User, pod_manifest};
+use informer_tests::control_plane::{ControlPlane, ControlPlaneOptions, User, pod_manifest, resource_versions};
 use informer_tests::kube_api::PodGenerator;
 use serde_json::{Value, json};
 
 /// `namespace/name` → resourceVersion of every pod in `ns`, from the server.
 async fn server_pods(client: &Client, ns: &str) -> BTreeMap<String, String> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    api.list(&Default::default())
-        .await
-        .expect("pods listed")
-        .items
-        .into_iter()
-        .map(|p| {
-            (format!("{ns}/{}", p.metadata.name.unwrap_or_default()), p.metadata.resource_version.unwrap_or_default())
-        })
-        .collect()
+    resource_versions(client, &format!("/api/v1/namespaces/{ns}/pods")).await.expect("pods listed")
 }
 
 /// The same map read from a snapshot file, or `None` while none is written.

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,19 +16,12 @@ use std::time::{Duration, Instant};
 use common::{converge, fast_config, seed};
 use informer_kube::k8s_openapi::api::core::v1::Pod;
 use informer_kube::{KubeSource, key_fn};
+use informer_tests::control_plane::store_versions;
 use informer_tests::kube_api::{KubeApiServer, PodGenerator};
 use informer_tests::proxy::{FaultProxy, Faults};
-use informer_tests::{MapStore, reflect};
+use informer_tests::reflect;
 
 const PODS: usize = 300;
-
-fn store_versions(store: &MapStore<Pod>) -> BTreeMap<String, String> {
-    store
-        .snapshot()
-        .into_iter()
-        .map(|(k, pod)| (k.to_string(), pod.metadata.resource_version.clone().unwrap_or_default()))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_store_equals_server_after_churn_through_proxy_faults_expiries_and_compaction() {

@@ -10,30 +10,23 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{converge, fast_config, seed};
 use informer_kube::k8s_openapi::api::core::v1::Pod;
-use informer_kube::kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use informer_kube::kube::api::{Api, DeleteParams, Patch, PatchParams};
 use informer_kube::{KubeSource, key_fn};
-use informer_tests::control_plane::{ControlPlane, ControlPlaneOptions, User, pod_manifest};
+use informer_tests::control_plane::{
+    ControlPlane, ControlPlaneOptions, User, pod_manifest, resource_versions, store_versions,
+};
 use informer_tests::kube_api::PodGenerator;
 use informer_tests::proxy::{FaultProxy, Faults};
-use informer_tests::{MapStore, reflect};
+use informer_tests::reflect;
 use serde_json::json;
 
 const PODS: usize = 240;
-
-fn store_versions(store: &MapStore<Pod>) -> BTreeMap<String, String> {
-    store
-        .snapshot()
-        .into_iter()
-        .map(|(k, pod)| (k.to_string(), pod.metadata.resource_version.clone().unwrap_or_default()))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_apiserver_store_equals_server_after_churn_proxy_faults_and_an_apiserver_restart() {
@@ -136,24 +129,10 @@ async fn real_apiserver_store_equals_server_after_churn_proxy_faults_and_an_apis
     writer.await.unwrap();
     let churn = started.elapsed();
     proxy.set_faults(Faults::none());
+    let collection = format!("/api/v1/namespaces/{ns}/pods");
     let server_versions = || {
-        let api = api.clone();
-        let ns = ns.clone();
-        async move {
-            match api.list(&ListParams::default()).await {
-                Ok(list) => list
-                    .items
-                    .into_iter()
-                    .map(|p| {
-                        (
-                            format!("{ns}/{}", p.metadata.name.unwrap_or_default()),
-                            p.metadata.resource_version.unwrap_or_default(),
-                        )
-                    })
-                    .collect(),
-                Err(_) => BTreeMap::new(),
-            }
-        }
+        let (client, collection) = (writer_client.clone(), collection.clone());
+        async move { resource_versions(&client, &collection).await.unwrap_or_default() }
     };
     let (keys, diff) = converge(Duration::from_secs(60), server_versions, || store_versions(store)).await;
     let metrics = handle.metrics();

@@ -19,7 +19,7 @@ use informer_core::{
 use informer_kube::kube::Client;
 use informer_kube::kube::api::{Api, PostParams};
 use informer_kube::{KubeSource, key_fn};
-use informer_tests::control_plane::{ControlPlane, ControlPlaneOptions};
+use informer_tests::control_plane::{ControlPlane, ControlPlaneOptions, resource_versions, store_versions};
 use informer_tests::reflect::{self, eventually};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use real::{admin_of, create_pods, pod, real_config, server_pods, store_pods};
@@ -121,14 +121,7 @@ async fn create_configmaps(client: &Client, ns: &str, range: std::ops::Range<usi
 }
 
 async fn configmaps(client: &Client, ns: &str) -> std::collections::BTreeMap<String, String> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    api.list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|c| (format!("{ns}/{}", c.metadata.name.unwrap()), c.metadata.resource_version.unwrap()))
-        .collect()
+    resource_versions(client, &format!("/api/v1/namespaces/{ns}/configmaps")).await.expect("configmaps listed")
 }
 
 /// Two writes, then a physical compaction at etcd's newest revision: every version before
@@ -159,14 +152,7 @@ async fn an_old_watch_on_an_uncached_resource_expires_after_compaction_and_is_re
         assert!(eventually(Duration::from_secs(30), || async { configmaps(&client, &ns).await.len() == 32 }).await);
         configmaps(&client, &ns).await
     };
-    let store = |r: &reflect::Running<ConfigMap>| -> std::collections::BTreeMap<String, String> {
-        r.store
-            .snapshot()
-            .into_iter()
-            .map(|(k, c)| (k.to_string(), c.metadata.resource_version.clone().unwrap_or_default()))
-            .collect()
-    };
-    let converged = eventually(Duration::from_secs(30), || async { store(&r) == server }).await;
+    let converged = eventually(Duration::from_secs(30), || async { store_versions(&r.store) == server }).await;
     let metrics = r.handle.metrics();
     println!("[real compaction] old watch: {metrics:?}");
     assert!(converged, "the store equals the server after the expired watch");
@@ -198,12 +184,7 @@ async fn an_expired_continue_token_after_compaction_restarts_the_list() {
     let r = reflect::start(source, key_fn::<ConfigMap>(), real_config().with_page_size(Some(10))).synced().await;
     let metrics = r.handle.metrics();
     let server = configmaps(&client, &ns).await;
-    let store: std::collections::BTreeMap<String, String> = r
-        .store
-        .snapshot()
-        .into_iter()
-        .map(|(k, c)| (k.to_string(), c.metadata.resource_version.clone().unwrap_or_default()))
-        .collect();
+    let store = store_versions(&r.store);
     println!("[real compaction] list with an expired continue token: {metrics:?}");
     assert_eq!(server.len(), 54);
     assert_eq!(store, server, "the restarted list sees every configmap at its version");

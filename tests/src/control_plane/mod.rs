@@ -35,6 +35,7 @@
 
 pub mod pki;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -455,6 +456,41 @@ pub fn pod_manifest(generator: &crate::kube_api::PodGenerator, index: usize, nam
         pod.remove("status");
     }
     pod
+}
+
+/// `namespace/name` → `metadata.resourceVersion` of every object of a collection, from one
+/// consistent list (`GET collection_path`, e.g. `/api/v1/namespaces/shop/pods`): what a
+/// mirror of that collection must hold once it has caught up.
+pub async fn resource_versions(client: &kube::Client, collection_path: &str) -> io::Result<BTreeMap<String, String>> {
+    let request = http::Request::get(collection_path).body(Vec::new()).map_err(io::Error::other)?;
+    let list: Value =
+        client.request(request).await.map_err(|e| io::Error::other(format!("listing {collection_path}: {e}")))?;
+    let items = list["items"]
+        .as_array()
+        .ok_or_else(|| io::Error::other(format!("{collection_path} answered no items: {list}")))?;
+    Ok(items
+        .iter()
+        .map(|item| {
+            let meta = &item["metadata"];
+            let name = meta["name"].as_str().unwrap_or_default();
+            let key = match meta["namespace"].as_str() {
+                Some(ns) => format!("{ns}/{name}"),
+                None => name.to_string(),
+            };
+            (key, meta["resourceVersion"].as_str().unwrap_or_default().to_string())
+        })
+        .collect())
+}
+
+/// The same map for a store of typed objects: key → `metadata.resourceVersion`.
+pub fn store_versions<K: kube::Resource + Send + Sync + 'static>(
+    store: &crate::MapStore<K>,
+) -> BTreeMap<String, String> {
+    store
+        .snapshot()
+        .into_iter()
+        .map(|(key, object)| (key.to_string(), object.meta().resource_version.clone().unwrap_or_default()))
+        .collect()
 }
 
 async fn client_from_yaml(yaml: &str) -> io::Result<kube::Client> {

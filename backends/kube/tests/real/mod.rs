@@ -8,9 +8,9 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use informer_core::{BackoffConfig, ReflectorConfig};
 use informer_kube::kube::Client;
-use informer_kube::kube::api::{Api, DeleteParams, ListParams};
+use informer_kube::kube::api::{Api, DeleteParams};
 use informer_tests::MapStore;
-use informer_tests::control_plane::{ControlPlane, User};
+use informer_tests::control_plane::{ControlPlane, User, resource_versions, store_versions};
 use informer_tests::kube_api::PodGenerator;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -70,25 +70,12 @@ pub async fn delete_now(api: &Api<Pod>, name: &str) {
 
 /// `namespace/name` → resourceVersion of every pod in `ns`, from a fresh consistent list.
 pub async fn server_pods(client: &Client, ns: &str) -> BTreeMap<String, String> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default())
-        .await
-        .expect("pods listed")
-        .items
-        .into_iter()
-        .map(|p| {
-            (format!("{ns}/{}", p.metadata.name.unwrap_or_default()), p.metadata.resource_version.unwrap_or_default())
-        })
-        .collect()
+    resource_versions(client, &format!("/api/v1/namespaces/{ns}/pods")).await.expect("pods listed")
 }
 
 /// `key` → resourceVersion of every pod in the store.
 pub fn store_pods(store: &MapStore<Pod>) -> BTreeMap<String, String> {
-    store
-        .snapshot()
-        .into_iter()
-        .map(|(k, p)| (k.to_string(), p.metadata.resource_version.clone().unwrap_or_default()))
-        .collect()
+    store_versions(store)
 }
 
 /// The CustomResourceDefinitions API.
