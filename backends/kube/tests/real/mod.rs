@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use informer_core::{BackoffConfig, ReflectorConfig};
+use informer_core::{BackoffConfig, InitialList, ReflectorConfig};
 use informer_kube::kube::Client;
 use informer_kube::kube::api::{Api, DeleteParams};
 use informer_tests::MapStore;
@@ -84,8 +84,10 @@ pub fn crds(client: &Client) -> Api<CustomResourceDefinition> {
 }
 
 /// Short backoff, no minimum watch duration, seeded jitter: a reflector that reacts quickly.
+/// A paged list then a watch, named explicitly: the tests that stream say so.
 pub fn real_config() -> ReflectorConfig {
     ReflectorConfig::default()
+        .with_initial_list(InitialList::ListThenWatch)
         .with_backoff(
             BackoffConfig::default().with_initial(Duration::from_millis(20)).with_max(Duration::from_millis(500)),
         )
