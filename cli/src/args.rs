@@ -32,7 +32,8 @@ Warm restarts (--resume --snapshot FILE): the mirror starts from the snapshot's 
 from its version instead of listing; it lists only if the source says that version expired.
 Snapshot files are written with mode 0600 (they may hold secrets).
 
-Exit codes: 0 done, 2 bad arguments or unreadable SOURCE, 1 failure at run time after retries.
+Exit codes: 0 done, 2 bad arguments, an unreadable SOURCE or destination URL, 1 failure at run
+time after retries, or a destination that refuses writes (the message names it).
 Logs go to stderr; RUST_LOG sets their level (e.g. RUST_LOG=debug).";
 
 /// `informer`: keep a local, always-current mirror of a remote collection.
