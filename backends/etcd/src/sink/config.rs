@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::config::EtcdConfig;
 
-/// Configuration of an [`EtcdSink`]. Build it with [`SinkConfig::new`] and the `with_*`
+/// Configuration of an [`EtcdSink`](super::EtcdSink). Build it with [`SinkConfig::new`] and the `with_*`
 /// methods.
 ///
 /// ```

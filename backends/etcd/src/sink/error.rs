@@ -1,6 +1,6 @@
 //! [`SinkError`]: why a sink could not start or stopped.
 
-/// Why an [`EtcdSink`] could not start or stopped. Every message names the destination.
+/// Why an [`EtcdSink`](super::EtcdSink) could not start or stopped. Every message names the destination.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SinkError {

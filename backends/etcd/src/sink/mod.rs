@@ -19,7 +19,7 @@
 //!   is split, and only its last transaction records the revision, so a crash in between
 //!   replays the revision.
 //! * **State**: every transaction that completes a revision also writes the
-//!   [state record](state) under [`SinkConfig::state_key`] (outside the prefix) and compares
+//!   [state record](MirrorState) under [`SinkConfig::state_key`] (outside the prefix) and compares
 //!   the record's `mod_revision` with the one the sink wrote last: a second writer of the same
 //!   destination is detected, never silently raced. [`EtcdSink::resume_point`] tells a restarted
 //!   mirror where to watch from ([`Reflector::resume_from`](informer_core::Reflector::resume_from));

@@ -23,7 +23,16 @@ use serde::{Deserialize, Serialize};
 /// The format tag of the record.
 pub(crate) const FORMAT: &str = "informer-mirror/1";
 
-/// The decoded state record.
+/// The mirror's state record, stored as JSON under the sink's state key in the same
+/// transaction as the data it describes:
+///
+/// ```json
+/// {"format":"informer-mirror/1","source":"etcd://10.0.0.1:2379/app/","version":"4711","complete":true}
+/// ```
+///
+/// A value in another format is never overwritten; a record of another `source` is not
+/// resumed from; `complete: false` marks an initial sync (or relist) under way, which a
+/// restarted mirror finishes with a list instead of resuming.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MirrorState {
     /// Always `informer-mirror/1`.
