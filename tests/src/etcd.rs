@@ -1,7 +1,9 @@
 //! A real etcd server for tests: started on 127.0.0.1 with free ports and a temporary data
 //! directory, stopped by its process id, restartable on the same data directory.
 //!
-//! Needs the `etcd` binary (Debian's `etcd-server`) on `PATH` or in `ETCD_BIN`.
+//! Needs the `etcd` binary (Debian's `etcd-server`) on `PATH` or in `ETCD_BIN`, or the one
+//! named in [`EtcdOptions::binary`] (the control plane's etcd 3.7). The process is guarded by a
+//! [`Watchdog`](crate::process::Watchdog), so it never outlives the test process.
 //!
 //! ```no_run
 //! let etcd = informer_tests::etcd::EtcdServer::start().unwrap();
@@ -11,8 +13,10 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::process::Guarded;
 
 /// Options of a test etcd.
 #[derive(Debug, Clone, Default)]
@@ -23,11 +27,13 @@ pub struct EtcdOptions {
     /// to add an HTTPS listener beside the plain one the harness checks:
     /// `--listen-client-urls http://127.0.0.1:{client_port},https://127.0.0.1:23790`.
     pub extra_args: Vec<String>,
+    /// The etcd binary; `None` for `ETCD_BIN` or `etcd` on `PATH`.
+    pub binary: Option<PathBuf>,
 }
 
 /// A running etcd. Killed (and its data directory removed) on drop.
 pub struct EtcdServer {
-    child: Option<Child>,
+    child: Option<Guarded>,
     data_dir: tempfile::TempDir,
     client_port: u16,
     peer_port: u16,
@@ -66,7 +72,8 @@ impl EtcdServer {
     fn spawn(&mut self) -> io::Result<()> {
         let client = format!("http://127.0.0.1:{}", self.client_port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let mut cmd = Command::new(etcd_binary());
+        let binary = self.options.binary.clone().unwrap_or_else(etcd_binary);
+        let mut cmd = Command::new(&binary);
         cmd.arg("--name")
             .arg("informer-test")
             .arg("--data-dir")
@@ -83,13 +90,14 @@ impl EtcdServer {
             .arg(format!("informer-test={peer}"))
             .arg("--logger=zap")
             .arg("--log-level=error")
-            .arg(format!("--enable-v2={}", self.options.enable_v2))
+            // etcd 3.6 dropped the v2 API and its flag: name it only when asked for.
+            .args(self.options.enable_v2.then_some("--enable-v2=true"))
             .args(self.options.extra_args.iter().map(|a| a.replace("{client_port}", &self.client_port.to_string())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(self.data_dir.path().join("etcd.log"))?));
-        let child = cmd.spawn().map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot start {:?} (install Debian's etcd-server): {e}", etcd_binary()))
+        let child = Guarded::spawn(&mut cmd).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot start {binary:?} (install Debian's etcd-server): {e}"))
         })?;
         self.child = Some(child);
         self.wait_ready(Duration::from_secs(30))
@@ -146,7 +154,7 @@ impl EtcdServer {
 
     /// The process id while running.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.as_ref().map(Guarded::id)
     }
 
     /// The data directory (kept across restarts).
@@ -156,11 +164,10 @@ impl EtcdServer {
 
     /// Kills the process (SIGKILL) and waits for it; the data directory stays.
     pub fn kill(&mut self) -> io::Result<()> {
-        if let Some(mut child) = self.child.take() {
-            child.kill()?;
-            child.wait()?;
+        match self.child.take() {
+            Some(child) => child.kill(),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Starts the process again on the same ports and data directory.
