@@ -208,7 +208,7 @@ async fn an_expired_continue_token_after_compaction_restarts_the_list() {
     println!("[real compaction] list with an expired continue token: {metrics:?}");
     assert_eq!(server.len(), 54);
     assert_eq!(store, server, "the restarted list sees every configmap at its version");
-    assert!(metrics.list_pages >= 6 + 1, "one page before the expiry, then a whole list: {metrics:?}");
+    assert!(metrics.list_pages > 6, "one page before the expiry, then a whole list: {metrics:?}");
     r.stop().await;
 }
 
