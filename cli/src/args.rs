@@ -145,7 +145,8 @@ pub struct MirrorArgs {
 
     /// etcd SOURCEs: mirror into another etcd, etcd://HOST:PORT[,HOST:PORT...]/PREFIX (the
     /// destination prefix replaces the source prefix; values are copied byte for byte). Resumes
-    /// from the destination's state key on restart.
+    /// from the destination's state key on restart; with --once, lists, writes the differences,
+    /// prunes and exits.
     #[arg(long, value_name = "DEST", value_parser = parse_destination,
           conflicts_with_all = ["snapshot", "events", "indexes", "queries", "metrics", "transforms"])]
     pub to: Option<crate::source_spec::EtcdSpec>,

@@ -98,8 +98,14 @@ async fn once_writes_the_initial_sync_into_the_destination_and_exits() {
     let (source, destination) = (connect(&src.endpoint()).await, connect(&dst.endpoint()).await);
     put_keys(&source, "/src/k", 300, "v").await;
     let (from, to) = (format!("etcd://{}/src/", src.endpoint()), format!("etcd://{}/dst/", dst.endpoint()));
-    let out =
-        tokio::task::spawn_blocking(move || common::run(&["mirror", &from, "--to", &to, "--once"])).await.unwrap();
+    let once = move || common::run(&["mirror", &from, "--to", &to, "--once"]);
+    let out = tokio::task::spawn_blocking(once.clone()).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_mirrored(&source, &destination).await;
+    // Again after changes: the destination holds a complete state, and --once still catches up.
+    put_keys(&source, "/src/k", 10, "changed").await;
+    source.kv_client().delete("/src/k0200", None).await.unwrap();
+    let out = tokio::task::spawn_blocking(once).await.unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     wait_mirrored(&source, &destination).await;
 }

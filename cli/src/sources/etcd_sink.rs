@@ -77,7 +77,9 @@ pub async fn run(
         other => MirrorError::Runtime(format!("--to: {other}")),
     })?;
     let mut reflector = Reflector::new(source, sink.clone(), options.reflector.clone());
-    if let Some(version) = sink.resume_point() {
+    // `--once` means "make the destination equal to the source now": a list, which writes only
+    // the differences. Resuming would count as synced before anything was caught up.
+    if let Some(version) = sink.resume_point().filter(|_| !options.once) {
         info!(destination = sink.describe(), %version, "resuming from the destination's state record");
         reflector = reflector.resume_from(version);
     }
