@@ -13,13 +13,27 @@ Examples:
   informer mirror memory://demo --once
   informer mirror 'memory://demo?objects=10000&rate=500' --events
   informer mirror etcd://127.0.0.1:2379/app/ --snapshot app.json --metrics 127.0.0.1:9100
+  informer mirror etcd://127.0.0.1:2379/app/ --snapshot app.json --resume
+  informer mirror etcd://10.0.0.1:2379/app/ --to etcd://10.0.0.2:2379/backup/app/ --to-user mirror
   informer mirror kube://v1/pods --index node=/spec/nodeName --query node=node-1 --once
   informer mirror 'kube://apps/v1/deployments?namespace=default' --transform strip-managed-fields
   informer mirror etcd2+http://127.0.0.1:2379/v2/keys/app --snapshot app.json
   informer mirror consul+http://127.0.0.1:8500/v1/kv/app/ --events
   informer mirror http://127.0.0.1:8080/items --items /items --key /id --index-header X-Index
 
-Exit codes: 0 done, 2 bad arguments or unreadable SOURCE, 1 failure at run time after retries.
+Mirroring into another etcd (--to): each source revision is written as one destination
+transaction (split only beyond --max-txn-ops), keys under the destination prefix that the source
+lacks are deleted, and the last source revision applied is recorded in the state key (in the same
+transaction). A restarted mirror watches from the recorded revision without reading the source
+prefix again; it lists and prunes only if the source compacted that revision, or if the last
+sync was cut short. The destination prefix must hold nothing but mirrored keys.
+
+Warm restarts (--resume --snapshot FILE): the mirror starts from the snapshot's items and watches
+from its version instead of listing; it lists only if the source says that version expired.
+Snapshot files are written with mode 0600 (they may hold secrets).
+
+Exit codes: 0 done, 2 bad arguments, an unreadable SOURCE or destination URL, 1 failure at run
+time after retries, or a destination that refuses writes (the message names it).
 Logs go to stderr; RUST_LOG sets their level (e.g. RUST_LOG=debug).";
 
 /// `informer`: keep a local, always-current mirror of a remote collection.
@@ -122,6 +136,64 @@ pub struct MirrorArgs {
     /// system's roots stay trusted and certificates are always verified.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+
+    /// With --snapshot FILE: start from the snapshot (its items and version) and watch from its
+    /// version instead of listing; list only if the source says the version expired. A missing
+    /// FILE starts cold. Not with --once.
+    #[arg(long, requires = "snapshot", conflicts_with = "once")]
+    pub resume: bool,
+
+    /// etcd SOURCEs: mirror into another etcd, etcd://HOST:PORT[,HOST:PORT...]/PREFIX (the
+    /// destination prefix replaces the source prefix; values are copied byte for byte). Resumes
+    /// from the destination's state key on restart; with --once, lists, writes the differences,
+    /// prunes and exits.
+    #[arg(long, value_name = "DEST", value_parser = parse_destination,
+          conflicts_with_all = ["snapshot", "events", "indexes", "queries", "metrics", "transforms"])]
+    pub to: Option<crate::source_spec::EtcdSpec>,
+
+    /// --to: the most operations in one destination transaction (etcd's --max-txn-ops,
+    /// default 128); the state record takes one.
+    #[arg(long, value_name = "N", default_value_t = 128, requires = "to",
+          value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
+    pub max_txn_ops: u32,
+
+    /// --to: the key of the mirror's state record in the destination, outside the destination
+    /// prefix. Default: the destination prefix without its trailing `/`, plus `.mirror-state`.
+    #[arg(long, value_name = "KEY", requires = "to")]
+    pub state_key: Option<String>,
+
+    /// --to: TLS to the destination, trusting the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE", requires = "to")]
+    pub to_ca_file: Option<PathBuf>,
+
+    /// --to: a client certificate (PEM) for the destination; needs --to-key.
+    #[arg(long, value_name = "FILE", requires_all = ["to", "to_key"])]
+    pub to_cert: Option<PathBuf>,
+
+    /// --to: the private key (PEM) of --to-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["to", "to_cert"])]
+    pub to_key: Option<PathBuf>,
+
+    /// --to: authenticate to the destination as this etcd user.
+    #[arg(long, value_name = "NAME", requires = "to")]
+    pub to_user: Option<String>,
+
+    /// --to: the password of --to-user; default: the INFORMER_TO_PASSWORD environment
+    /// variable (which keeps it out of process listings).
+    #[arg(long, value_name = "PASSWORD", requires = "to_user")]
+    pub to_password: Option<String>,
+}
+
+/// Parses `--to etcd://HOST:PORT[,...]/PREFIX`.
+pub fn parse_destination(text: &str) -> Result<crate::source_spec::EtcdSpec, String> {
+    match SourceSpec::parse(text) {
+        Ok(SourceSpec::Etcd(spec)) => Ok(spec),
+        Ok(other) => Err(format!(
+            "--to takes an etcd://HOST:PORT/PREFIX destination, not a {} URL; e.g. --to etcd://127.0.0.1:2379/backup/",
+            other.kind()
+        )),
+        Err(err) => Err(err.to_string().replace("SOURCE", "destination")),
+    }
 }
 
 /// The SOURCE argument: the text as given and its parsed form.

@@ -71,6 +71,7 @@ pub fn mirror_options(args: &MirrorArgs) -> MirrorOptions {
         queries: args.queries.clone(),
         metrics: args.metrics,
         reflector,
+        resume: args.resume,
     }
 }
 

@@ -10,6 +10,11 @@
 //!
 //! Writes go to a temporary file in the same directory, are flushed to disk, and then renamed
 //! over the target, so a reader sees either the old or the new snapshot, never a partial one.
+//! The file is created with mode 0600 (owner only): a mirror of secrets or credentials must not
+//! become readable by everyone through the usual umask, which is how etcd writes its snapshots.
+//!
+//! `--resume` reads a snapshot back with [`load`]: the mirror starts from its items and watches
+//! from its version.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -98,7 +103,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "snapshot".to_string());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -109,9 +115,74 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
     result.map_err(err)
 }
 
+/// A snapshot read back for `--resume`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The SOURCE it was taken from.
+    pub source: String,
+    /// Its version (`None` if it was written before any version was known).
+    pub version: Option<Version>,
+    /// The items, by key, in their JSON form.
+    pub items: serde_json::Map<String, Value>,
+}
+
+/// Reads the snapshot at `path`; `Ok(None)` if there is no such file. The error names the file
+/// and what is wrong with it.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("s.json");
+/// assert_eq!(informer_cli::snapshot::load(&path).unwrap(), None);
+/// std::fs::write(&path, r#"{"source":"memory://demo","version":"7","items":{"a":1}}"#).unwrap();
+/// let loaded = informer_cli::snapshot::load(&path).unwrap().unwrap();
+/// assert_eq!((loaded.version.as_deref(), loaded.items.len()), (Some("7"), 1));
+/// ```
+pub fn load(path: &Path) -> Result<Option<Loaded>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(format!("cannot read snapshot {}: {err}", path.display())),
+    };
+    let mut value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("snapshot {} is not a snapshot (invalid JSON: {e})", path.display()))?;
+    let bad = |what: &str| format!("snapshot {} is not a snapshot: {what}", path.display());
+    let source = value["source"].as_str().ok_or_else(|| bad("no \"source\" string"))?.to_string();
+    let version = match &value["version"] {
+        Value::String(v) if !v.is_empty() => Some(Version::from(v.as_str())),
+        Value::Null => None,
+        _ => return Err(bad("\"version\" is neither a string nor null")),
+    };
+    let Value::Object(items) = value["items"].take() else { return Err(bad("no \"items\" object")) };
+    Ok(Some(Loaded { source, version, items }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.json");
+        write_atomic(&path, b"one").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        // Replacing a file made world-readable by someone else makes it private again.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn load_names_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, "{\"source\": 1}").unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(err.contains("bad.json") && err.contains("source"), "{err}");
+        std::fs::write(&path, "not json").unwrap();
+        assert!(load(&path).unwrap_err().contains("invalid JSON"));
+    }
 
     #[test]
     fn atomic_write_replaces_the_file_and_leaves_no_temporary() {

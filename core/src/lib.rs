@@ -30,5 +30,5 @@ pub use reflector::{
 pub use source::{
     Bookmark, ErrorKind, ListOptions, ListPage, ListerWatcher, SourceError, WatchEvent, WatchOptions, WatchStream,
 };
-pub use store::{Store, StoreError};
+pub use store::{Change, Store, StoreError, apply_each};
 pub use tokio_util::sync::CancellationToken;

@@ -120,6 +120,10 @@ pub struct Bookmark {
 ///
 /// `version` is the version of the collection right after the change; it is where a watch
 /// resumes. For `Deleted`, `object` is the last known state of the deleted object.
+///
+/// Several changes made at one version (an etcd transaction) carry the same version, follow
+/// each other, and are delivered together: the stream has all of them ready once it yields
+/// the first. The reflector applies them as one batch ([`Store::apply_batch`](crate::Store::apply_batch)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum WatchEvent<T> {
     /// An object was created.
@@ -302,6 +306,10 @@ impl SourceError {
 ///   version right after it; then possibly bookmarks. If changes after `v` are no longer
 ///   available the watch fails with [`ErrorKind::Expired`] (either from `watch` itself or as
 ///   the stream's first item).
+/// * The changes of one version share it and are ready in the stream together (one server
+///   response). A stream that cannot deliver all of a version's changes delivers none of them
+///   (it fails before the first), so a watch resumed from the last version seen never misses
+///   the rest of a version.
 /// * A watch stream may end at any time; the caller resumes with `watch(last version seen)`.
 /// * Errors carry an [`ErrorKind`] and a message naming the source and the request.
 ///

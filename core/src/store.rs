@@ -23,10 +23,113 @@
 //!   plain stores do nothing.
 //! * Errors name the key involved. A store that fails one object still applies the others
 //!   of a `replace`, and reports the first failure.
+//!
+//! # Batches: where one version's changes end
+//!
+//! A source may change several objects at one version (an etcd transaction, an HTTP snapshot
+//! diff). The reflector hands each version's changes to [`Store::apply_batch`] at once, so a
+//! store can apply them as one step:
+//!
+//! * `apply_batch(version, changes)` applies `changes` in order; afterwards the store describes
+//!   the collection at `version`. An empty `changes` says the collection reached `version`
+//!   without a change the store should see (a bookmark); stores that record progress use it.
+//! * The default applies each change with `add`, `update` or `delete`, goes on after a failure
+//!   and reports the first one, so stores that don't care need nothing new. Stores whose
+//!   readers must not see half a version ([`Cache`, `Indexer`] in `informer-stores`) apply the
+//!   whole batch under one lock; a store that writes elsewhere (the etcd sink of
+//!   `informer-etcd`) writes it as one transaction.
+//! * The reflector never splits a version over two batches: it closes a batch when the next
+//!   event has another version, at a bookmark, when the source has nothing more ready (the
+//!   end of one server response), or when the watch ends or fails. Sources deliver a version's
+//!   changes whole or not at all (see [`ListerWatcher`](crate::ListerWatcher)).
+//! * Stacks of stores (tee, transform, filter) forward the batch whole.
+//!
+//! # Back-pressure: [`Store::poll_ready`]
+//!
+//! Every method is synchronous and must not block. A store that hands work to something
+//! slower (a network writer) says it is full through `poll_ready`, like tower's
+//! `Service::poll_ready`: the reflector waits for `Ready` before each batch, so it stops
+//! reading the watch while the store is full, and the source's flow control (HTTP/2 windows)
+//! carries the back-pressure to the server. The default is always ready.
+//!
+//! [`Cache`, `Indexer`]: https://docs.rs/informer-stores
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::key::{KeyError, ObjectKey, Version};
+
+/// One change of a [`Store::apply_batch`]: the watch event's object and what happened to it.
+#[derive(Debug, PartialEq)]
+pub enum Change<T> {
+    /// An object was created.
+    Added(Arc<T>),
+    /// An object changed.
+    Modified(Arc<T>),
+    /// An object was deleted; this is its last known state.
+    Deleted(Arc<T>),
+}
+
+impl<T> Clone for Change<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Added(o) => Self::Added(Arc::clone(o)),
+            Self::Modified(o) => Self::Modified(Arc::clone(o)),
+            Self::Deleted(o) => Self::Deleted(Arc::clone(o)),
+        }
+    }
+}
+
+impl<T> Change<T> {
+    /// The object the change carries.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let change = informer_core::Change::Deleted(Arc::new(7));
+    /// assert_eq!(**change.object(), 7);
+    /// ```
+    pub fn object(&self) -> &Arc<T> {
+        match self {
+            Self::Added(o) | Self::Modified(o) | Self::Deleted(o) => o,
+        }
+    }
+
+    /// The same change with another object (a transform's output).
+    pub fn map<U>(self, f: impl FnOnce(Arc<T>) -> Arc<U>) -> Change<U> {
+        match self {
+            Self::Added(o) => Change::Added(f(o)),
+            Self::Modified(o) => Change::Modified(f(o)),
+            Self::Deleted(o) => Change::Deleted(f(o)),
+        }
+    }
+
+    /// The change's type as a short upper-case name (`ADDED`, `MODIFIED`, `DELETED`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Added(_) => "ADDED",
+            Self::Modified(_) => "MODIFIED",
+            Self::Deleted(_) => "DELETED",
+        }
+    }
+}
+
+/// Applies `changes` one by one to `store` with `add`, `update` and `delete`, going on after a
+/// failure and returning the first one: the default [`Store::apply_batch`], for stores that
+/// override it only in some cases.
+pub fn apply_each<S: Store + ?Sized>(store: &S, changes: Vec<Change<S::Object>>) -> Result<(), StoreError> {
+    let mut first = None;
+    for change in changes {
+        let result = match change {
+            Change::Added(o) => store.add(o),
+            Change::Modified(o) => store.update(o),
+            Change::Deleted(o) => store.delete(o),
+        };
+        if let Err(err) = result {
+            first.get_or_insert(err);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
 
 /// Why a store refused an operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,6 +231,50 @@ pub trait Store: Send + Sync {
 
     /// Re-delivers the held objects to consumers (queues); a no-op for plain stores.
     fn resync(&self) -> Result<(), StoreError>;
+
+    /// Applies the changes of one source version as one step; afterwards the store describes
+    /// the collection at `version`. Empty `changes`: the collection reached `version` with no
+    /// change for this store (a bookmark). See [batches](self#batches-where-one-versions-changes-end).
+    ///
+    /// The default calls `add`, `update` or `delete` per change ([`apply_each`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use informer_core::{Change, KeyFn, Store, Version};
+    /// # use informer_core::{ObjectKey, StoreError};
+    /// # use std::sync::Mutex;
+    /// # #[derive(Default)] struct Log(Mutex<Vec<String>>);
+    /// # impl Store for Log {
+    /// #     type Object = String;
+    /// #     fn add(&self, o: Arc<String>) -> Result<(), StoreError> { self.0.lock().unwrap().push(format!("+{o}")); Ok(()) }
+    /// #     fn update(&self, o: Arc<String>) -> Result<(), StoreError> { self.add(o) }
+    /// #     fn delete(&self, o: Arc<String>) -> Result<(), StoreError> { self.0.lock().unwrap().push(format!("-{o}")); Ok(()) }
+    /// #     fn list(&self) -> Vec<Arc<String>> { vec![] }
+    /// #     fn list_keys(&self) -> Vec<ObjectKey> { vec![] }
+    /// #     fn get(&self, _: &String) -> Result<Option<Arc<String>>, StoreError> { Ok(None) }
+    /// #     fn get_by_key(&self, _: &str) -> Option<Arc<String>> { None }
+    /// #     fn replace(&self, _: Vec<Arc<String>>, _: Version) -> Result<(), StoreError> { Ok(()) }
+    /// #     fn resync(&self) -> Result<(), StoreError> { Ok(()) }
+    /// # }
+    /// let log = Log::default();
+    /// log.apply_batch(&Version::from("7"), vec![
+    ///     Change::Added(Arc::new("a".to_string())),
+    ///     Change::Deleted(Arc::new("b".to_string())),
+    /// ]).unwrap();
+    /// assert_eq!(*log.0.lock().unwrap(), ["+a", "-b"]);
+    /// ```
+    fn apply_batch(&self, version: &Version, changes: Vec<Change<Self::Object>>) -> Result<(), StoreError> {
+        let _ = version;
+        apply_each(self, changes)
+    }
+
+    /// `Ready` when the store takes the next batch without growing past its bound; `Pending`
+    /// (after arranging for `cx` to be woken) while it is full. See
+    /// [back-pressure](self#back-pressure-storepoll_ready). The default is always ready.
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = cx;
+        Poll::Ready(())
+    }
 }
 
 macro_rules! forward_store {
@@ -160,6 +307,12 @@ macro_rules! forward_store {
             }
             fn resync(&self) -> Result<(), StoreError> {
                 (**self).resync()
+            }
+            fn apply_batch(&self, version: &Version, changes: Vec<Change<Self::Object>>) -> Result<(), StoreError> {
+                (**self).apply_batch(version, changes)
+            }
+            fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+                (**self).poll_ready(cx)
             }
         }
     )*};

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
+use informer_core::{Change, KeyFn, ObjectKey, Store, StoreError, Version};
 use parking_lot::RwLock;
 
 /// The hash map every store of this crate uses (hashbrown with foldhash).
@@ -36,6 +36,9 @@ pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V>;
 /// * `list` and `list_keys` return every object / key in no particular order; `get` returns
 ///   the object stored under the key of the given object.
 /// * `resync` does nothing (a cache has no consumers to re-deliver to).
+/// * `apply_batch` applies one version's changes under one write lock: readers see the cache
+///   before or after the whole version, never half of it. Unkeyable objects are skipped and the
+///   first error returned.
 ///
 /// # Example
 ///
@@ -147,6 +150,33 @@ impl<T: Send + Sync + 'static> Store for Cache<T> {
     fn resync(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn apply_batch(&self, _version: &Version, changes: Vec<Change<T>>) -> Result<(), StoreError> {
+        let mut first_error = None;
+        // Keys are computed before the lock is taken; replaced objects are freed after it.
+        let mut keyed = Vec::with_capacity(changes.len());
+        for change in changes {
+            match self.key_fn.key(change.object()) {
+                Ok(key) => keyed.push((key, change)),
+                Err(err) => {
+                    first_error.get_or_insert(StoreError::Key(err));
+                }
+            }
+        }
+        let mut old = Vec::with_capacity(keyed.len());
+        {
+            let mut items = self.items.write();
+            for (key, change) in keyed {
+                let previous = match change {
+                    Change::Added(o) | Change::Modified(o) => items.insert(key, o),
+                    Change::Deleted(_) => items.remove(&key),
+                };
+                old.extend(previous);
+            }
+        }
+        drop(old);
+        first_error.map_or(Ok(()), Err)
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +201,45 @@ mod tests {
         let mut keys: Vec<String> = c.list_keys().iter().map(|k| k.to_string()).collect();
         keys.sort();
         keys
+    }
+
+    #[test]
+    fn a_batch_is_applied_in_order_and_an_unkeyable_change_is_skipped_and_reported() {
+        let c = cache();
+        c.add(obj("gone=1")).unwrap();
+        let changes = vec![
+            Change::Added(obj("a=1")),
+            Change::Modified(obj("a=2")),
+            Change::Added(obj("=bad")),
+            Change::Deleted(obj("gone=1")),
+            Change::Added(obj("b=1")),
+        ];
+        let err = c.apply_batch(&Version::from("9"), changes).unwrap_err();
+        assert!(err.to_string().contains("=bad"), "{err}");
+        assert_eq!(sorted_keys(&c), ["a", "b"]);
+        assert_eq!(*c.get_by_key("a").unwrap(), "a=2");
+    }
+
+    #[test]
+    fn readers_never_see_half_a_batch() {
+        let c = Arc::new(cache());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (c, stop) = (Arc::clone(&c), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let n = c.len();
+                    assert!(n.is_multiple_of(10), "saw {n} keys: half a batch");
+                }
+            })
+        };
+        for round in 0..200 {
+            let changes = (0..10).map(|i| Change::Added(obj(&format!("k{round}-{i}=v")))).collect();
+            c.apply_batch(&Version::from(round.to_string()), changes).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
+        assert_eq!(c.len(), 2000);
     }
 
     #[test]

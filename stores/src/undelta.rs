@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
+use informer_core::{Change, KeyFn, ObjectKey, Store, StoreError, Version};
 use parking_lot::ReentrantMutex;
 
 use crate::Cache;
@@ -144,6 +144,15 @@ where
     fn resync(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// One version's changes, then one push of the state (not one per change); a bookmark
+    /// (no changes) pushes nothing.
+    fn apply_batch(&self, version: &Version, changes: Vec<Change<T>>) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.change(|c| c.apply_batch(version, changes), true)
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +184,15 @@ mod tests {
 
     fn obj(s: &str) -> Arc<String> {
         Arc::new(s.to_string())
+    }
+
+    #[test]
+    fn a_version_with_several_changes_pushes_once_and_a_bookmark_not_at_all() {
+        let (pushes, push) = recorder();
+        let u = Undelta::new(key_fn(), push);
+        u.apply_batch(&Version::from("4"), vec![Change::Added(obj("a=1")), Change::Added(obj("b=1"))]).unwrap();
+        u.apply_batch(&Version::from("5"), Vec::new()).unwrap();
+        assert_eq!(*pushes.lock(), vec![vec!["a=1", "b=1"]]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! etcd watch events → [`WatchEvent`]s: decoding, deletes from previous values, versions inside
-//! a transaction, unknown event types.
+//! etcd watch events → [`WatchEvent`]s: decoding, deletes from previous values, versions of a
+//! transaction, unknown event types.
 
 use std::collections::VecDeque;
 
@@ -23,8 +23,11 @@ pub(crate) fn bookmark<T>(revision: i64) -> WatchEvent<T> {
 
 /// Converts the events of one watch response into `out`; returns the highest revision seen.
 ///
-/// All events of a revision but the last get version `revision - 1`, so a watch resumed after
-/// any of them replays the whole revision. The raw event type is checked before use
+/// Every event carries its revision as its version, so the events of one transaction share it;
+/// etcd sends a revision's events in one response, so they are ready together, and the
+/// reflector applies them as one batch. If one event of the response fails, none of the
+/// response's events is queued (only the error): the watch resumes before the response and a
+/// transaction is never applied in part. The raw event type is checked before use
 /// (etcd-client's `Event::event_type()` panics on unknown values).
 pub(crate) fn convert_events<C: Codec>(
     inner: &Inner<C>,
@@ -32,12 +35,17 @@ pub(crate) fn convert_events<C: Codec>(
     events: Vec<PbEvent>,
     out: &mut VecDeque<Item<C::Value>>,
 ) -> Result<i64, SourceError> {
-    let revisions: Vec<i64> = events.iter().map(|e| e.kv.as_ref().map_or(0, |kv| kv.mod_revision)).collect();
+    let queued = out.len();
     let mut highest = 0;
-    for (i, event) in events.into_iter().enumerate() {
-        let revision = revisions[i];
-        let version = if revisions.get(i + 1) == Some(&revision) { revision - 1 } else { revision };
-        out.push_back(Ok(convert_event(inner, context, event, revision, version)?));
+    for event in events {
+        let revision = event.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+        match convert_event(inner, context, event, revision) {
+            Ok(event) => out.push_back(Ok(event)),
+            Err(err) => {
+                out.truncate(queued);
+                return Err(err);
+            }
+        }
         highest = highest.max(revision);
     }
     Ok(highest)
@@ -48,7 +56,6 @@ fn convert_event<C: Codec>(
     context: &str,
     event: PbEvent,
     revision: i64,
-    version: i64,
 ) -> Result<WatchEvent<EtcdKeyValue<C::Value>>, SourceError> {
     let PbEvent { r#type, kv, prev_kv } = event;
     let Some(kv) = kv else {
@@ -58,7 +65,7 @@ fn convert_event<C: Codec>(
         let key = object_key(&kv.key);
         return Err(SourceError::malformed(format!("{context}: event for key {key:?} has no revision")));
     }
-    let at = Version::from(version.to_string());
+    let at = Version::from(revision.to_string());
     match r#type {
         PUT => match inner.decode(kv) {
             Ok(object) if object.version == 1 => Ok(WatchEvent::Added { object, version: at }),
@@ -68,7 +75,7 @@ fn convert_event<C: Codec>(
                 // Skipped: if the key was mirrored with a decodable value, it leaves the mirror.
                 Ok(match prev_kv.map(|prev| inner.decode(prev)) {
                     Some(Ok(object)) => WatchEvent::Deleted { object, version: at },
-                    _ => bookmark(version),
+                    _ => bookmark(revision),
                 })
             }
         },
@@ -83,7 +90,7 @@ fn convert_event<C: Codec>(
             // An undecodable previous value was never mirrored: nothing to delete.
             Ok(match inner.decode(prev) {
                 Ok(object) => WatchEvent::Deleted { object, version: at },
-                Err(_) => bookmark(version),
+                Err(_) => bookmark(revision),
             })
         }
         other => Err(SourceError::malformed(format!(
@@ -123,7 +130,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn events_of_one_transaction_resume_before_it_until_its_last_event() {
+    async fn events_of_one_transaction_share_its_revision() {
         let source = offline_source().await;
         let events = vec![
             event(PUT, kv("/t/a", "1", 7, 1), None),
@@ -134,7 +141,7 @@ mod tests {
         let mut out = VecDeque::new();
         assert_eq!(convert_events(&source.inner, "ctx", events, &mut out).unwrap(), 8);
         let versions: Vec<String> = out.iter().map(|e| e.as_ref().unwrap().version().to_string()).collect();
-        assert_eq!(versions, ["6", "6", "7", "8"]);
+        assert_eq!(versions, ["7", "7", "7", "8"]);
         let kinds: Vec<&str> = out.iter().map(|e| e.as_ref().unwrap().type_name()).collect();
         assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED", "MODIFIED"]);
         match &out[2] {
@@ -151,6 +158,16 @@ mod tests {
                 .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Malformed);
         assert!(err.to_string().contains("unknown type 7 for key \"/t/a\" at revision 9"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_event_leaves_none_of_its_response_queued() {
+        let source = offline_source().await;
+        let mut out = VecDeque::new();
+        out.push_back(Ok(bookmark(5)));
+        let events = vec![event(PUT, kv("/t/a", "1", 7, 1), None), event(9, kv("/t/b", "2", 7, 1), None)];
+        assert!(convert_events(&source.inner, "ctx", events, &mut out).is_err());
+        assert_eq!(out.len(), 1, "only what an earlier response queued is left");
     }
 
     #[tokio::test]

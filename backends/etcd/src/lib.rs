@@ -17,9 +17,9 @@
 //!   that etcd cancels because its start revision was compacted is *expired* (the reflector
 //!   relists; it never resumes at the compaction revision); a broken or cancelled stream, or
 //!   an unavailable endpoint, is *transient* (it resumes from the last revision). Events of one
-//!   transaction share a revision; all but the last carry version `revision - 1`, so a watch
-//!   that breaks inside a transaction replays it rather than skipping its rest. How every etcd
-//!   answer maps to an error kind is tabled on [`EtcdSource`].
+//!   transaction carry its revision and arrive in one response, so the reflector applies them
+//!   as one batch, and a watch that breaks inside a transaction replays it whole. How every
+//!   etcd answer maps to an error kind is tabled on [`EtcdSource`].
 //! * **Objects** are [`EtcdKeyValue<V>`]: the key (lossless string form, see
 //!   [`key_to_string`], plus raw bytes), the value decoded by a [`Codec`] ([`RawCodec`],
 //!   [`TextCodec`], [`JsonCodec`]) and etcd's revisions.
@@ -59,6 +59,7 @@ mod events;
 mod key;
 mod list;
 mod object;
+pub mod sink;
 mod source;
 mod watch;
 
@@ -69,4 +70,5 @@ pub use error::EtcdError;
 pub use etcd_client;
 pub use key::{KeyFormatError, KeyRange, key_to_bytes, key_to_string, object_key};
 pub use object::EtcdKeyValue;
+pub use sink::{EtcdSink, MirrorState, RawKeyValue, SinkConfig, SinkError, SinkStats, default_state_key};
 pub use source::EtcdSource;

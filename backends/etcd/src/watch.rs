@@ -3,10 +3,10 @@
 //!
 //! * The watch starts at `version + 1` and asks for previous values, so a delete carries the
 //!   last state of the key, which is what the store needs to find it.
-//! * Events of one etcd revision (one transaction) arrive in one response. All but the last of
-//!   them carry version `revision - 1`: if the stream broke between them, resuming from that
-//!   version replays the whole transaction (applying a put or delete twice is harmless),
-//!   instead of skipping its rest.
+//! * Events of one etcd revision (one transaction) arrive in one response (etcd never splits a
+//!   revision) and all carry that revision. They are queued together, so the stream has the
+//!   whole transaction ready once it yields its first event: the reflector's batch boundary
+//!   (see `informer_core::Store::apply_batch`).
 //! * Progress notifications become bookmarks: the timed ones (they carry this watch's id) always;
 //!   requested ones (watch id -1) only where the server is new enough to send them in order.
 //! * A `canceled` answer with `compact_revision` is *expired*: the revisions after `version` are

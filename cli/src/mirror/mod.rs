@@ -24,13 +24,14 @@ use serde_json::Value;
 
 pub use counting::{CountingSource, ListProgress};
 pub use index::{JsonIndex, pointer_values};
-pub use run::run_mirror;
+pub use run::{Shutdown, run_mirror};
 pub use store::MirrorStore;
 
 use crate::args::{IndexSpec, QuerySpec};
 
 type JsonFn<T> = dyn Fn(&T) -> Value + Send + Sync;
 type VersionFn<T> = dyn Fn(&T) -> Option<Version> + Send + Sync;
+type FromJsonFn<T> = dyn Fn(&str, Value) -> Result<T, String> + Send + Sync;
 
 /// How the command sees one backend's objects: their key, their JSON form (for snapshots,
 /// indexes and `--events`), and their version.
@@ -47,18 +48,40 @@ pub struct ObjectAdapter<T> {
     pub key: KeyFn<T>,
     to_json: Arc<JsonFn<T>>,
     version: Option<Arc<VersionFn<T>>>,
+    from_json: Option<Arc<FromJsonFn<T>>>,
 }
 
 impl<T> Clone for ObjectAdapter<T> {
     fn clone(&self) -> Self {
-        Self { key: self.key.clone(), to_json: Arc::clone(&self.to_json), version: self.version.clone() }
+        Self {
+            key: self.key.clone(),
+            to_json: Arc::clone(&self.to_json),
+            version: self.version.clone(),
+            from_json: self.from_json.clone(),
+        }
     }
 }
 
 impl<T> ObjectAdapter<T> {
     /// An adapter from a key function and a JSON rendering.
     pub fn new(key: KeyFn<T>, to_json: impl Fn(&T) -> Value + Send + Sync + 'static) -> Self {
-        Self { key, to_json: Arc::new(to_json), version: None }
+        Self { key, to_json: Arc::new(to_json), version: None, from_json: None }
+    }
+
+    /// Reads an object back from its snapshot form (key and JSON), for `--resume`; the error
+    /// says what is wrong with the item.
+    #[must_use]
+    pub fn with_from_json(
+        mut self,
+        from_json: impl Fn(&str, Value) -> Result<T, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.from_json = Some(Arc::new(from_json));
+        self
+    }
+
+    /// The object of a snapshot item; `None` if this adapter cannot read objects back.
+    pub fn from_json(&self, key: &str, json: Value) -> Option<Result<T, String>> {
+        self.from_json.as_ref().map(|f| f(key, json))
     }
 
     /// Reads each object's version (its last change), shown in `--events` lines.
@@ -115,6 +138,8 @@ pub struct MirrorOptions {
     pub metrics: Option<SocketAddr>,
     /// The reflector's configuration (page size, resync, backoff).
     pub reflector: informer_core::ReflectorConfig,
+    /// Start from the snapshot file (`--resume`) instead of listing.
+    pub resume: bool,
 }
 
 impl MirrorOptions {
@@ -132,6 +157,7 @@ impl MirrorOptions {
             queries: Vec::new(),
             metrics: None,
             reflector: informer_core::ReflectorConfig::default(),
+            resume: false,
         }
     }
 }

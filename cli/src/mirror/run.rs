@@ -17,18 +17,20 @@ use crate::progress::SyncProgress;
 use crate::snapshot;
 
 /// SIGINT and SIGTERM, listened to from the start so a signal during the initial sync counts.
-struct Shutdown {
+pub struct Shutdown {
     term: Signal,
     int: Signal,
 }
 
 impl Shutdown {
-    fn new() -> Result<Self, MirrorError> {
+    /// Starts listening for SIGINT and SIGTERM.
+    pub fn new() -> Result<Self, MirrorError> {
         let listen = |kind| signal(kind).map_err(|e| MirrorError::Runtime(format!("cannot listen for signals: {e}")));
         Ok(Self { term: listen(SignalKind::terminate())?, int: listen(SignalKind::interrupt())? })
     }
 
-    async fn recv(&mut self) -> &'static str {
+    /// Waits for a signal; returns its name.
+    pub async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.term.recv() => "SIGTERM",
             _ = self.int.recv() => "SIGINT",
@@ -72,9 +74,16 @@ pub async fn run_mirror<L: ListerWatcher>(
     let index =
         (!options.indexes.is_empty()).then(|| Arc::new(JsonIndex::new(adapter.clone(), options.indexes.clone())));
     let forward = index.as_ref().map(|i| i.store());
+    let resumed = if options.resume { load_resume(&adapter, options)? } else { None };
     let store = Arc::new(MirrorStore::new(adapter, forward, options.events.then(|| output.clone())));
-    let reflector =
+    let mut reflector =
         Reflector::new(CountingSource::new(source, Arc::clone(&counts)), Arc::clone(&store), options.reflector.clone());
+    if let Some((items, version)) = resumed {
+        info!(objects = items.len(), %version, "resuming from the snapshot; watching without a list");
+        reflector = reflector
+            .resume_with(items, version)
+            .map_err(|e| MirrorError::Usage(format!("--resume: the snapshot's items were refused: {e}")))?;
+    }
     let handle = reflector.handle();
     store.set_event_versions(Arc::clone(&counts));
     let metrics_task = start_metrics(options, &handle, &store).await?;
@@ -151,6 +160,50 @@ pub async fn run_mirror<L: ListerWatcher>(
         write_snapshot(&store, &handle, &options.source, Target::of(options, output)).await?;
     }
     finish_reflector(reflector_result)
+}
+
+/// A snapshot's objects and version, to resume from.
+type Resumed<T> = (Vec<Arc<T>>, informer_core::Version);
+
+/// The items and version of the `--snapshot` file for `--resume`; `None` (start cold) if the
+/// file does not exist yet or has no version.
+fn load_resume<T>(adapter: &ObjectAdapter<T>, options: &MirrorOptions) -> Result<Option<Resumed<T>>, MirrorError> {
+    let Some(path) = &options.snapshot else { return Ok(None) };
+    let Some(loaded) = snapshot::load(path).map_err(|e| MirrorError::Usage(format!("--resume: {e}")))? else {
+        info!(path = %path.display(), "no snapshot yet; starting with a list");
+        return Ok(None);
+    };
+    if loaded.source != options.source {
+        return Err(MirrorError::Usage(format!(
+            "--resume: snapshot {} mirrors {:?}, not {:?}; remove it or drop --resume",
+            path.display(),
+            loaded.source,
+            options.source
+        )));
+    }
+    let Some(version) = loaded.version else {
+        info!(path = %path.display(), "the snapshot has no version; starting with a list");
+        return Ok(None);
+    };
+    let mut items = Vec::with_capacity(loaded.items.len());
+    for (key, json) in loaded.items {
+        match adapter.from_json(&key, json) {
+            Some(Ok(object)) => items.push(Arc::new(object)),
+            Some(Err(reason)) => {
+                return Err(MirrorError::Usage(format!(
+                    "--resume: snapshot {}: item {key:?}: {reason}",
+                    path.display()
+                )));
+            }
+            None => {
+                return Err(MirrorError::Usage(format!(
+                    "--resume: objects of {} cannot be read back from a snapshot",
+                    options.source
+                )));
+            }
+        }
+    }
+    Ok(Some((items, version)))
 }
 
 struct AbortOnDrop(Option<JoinHandle<()>>);

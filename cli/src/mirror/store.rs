@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use informer_core::{ObjectKey, Store, StoreError, Version};
+use informer_core::{Change, ObjectKey, Store, StoreError, Version};
 use parking_lot::RwLock;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -218,6 +218,39 @@ impl<T: Send + Sync + 'static> Store for MirrorStore<T> {
     fn resync(&self) -> Result<(), StoreError> {
         self.forward_op(|s| s.resync())
     }
+
+    /// Applies one version's changes under one lock (a snapshot never holds half a
+    /// transaction), forwards the batch whole, and prints one line per change with `version`.
+    fn apply_batch(&self, version: &Version, changes: Vec<Change<T>>) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return self.forward_op(|s| s.apply_batch(version, changes));
+        }
+        let mut first_error = None;
+        let mut keyed = Vec::with_capacity(changes.len());
+        for change in &changes {
+            match self.adapter.key.key(change.object()) {
+                Ok(key) => keyed.push((key, change.clone())),
+                Err(err) => {
+                    first_error.get_or_insert(StoreError::from(err));
+                }
+            }
+        }
+        {
+            let mut objects = self.objects.write();
+            for (key, change) in &keyed {
+                match change {
+                    Change::Added(o) | Change::Modified(o) => objects.insert(key.clone(), Arc::clone(o)),
+                    Change::Deleted(_) => objects.remove(key),
+                };
+            }
+        }
+        let forwarded = self.forward_op(|s| s.apply_batch(version, changes));
+        for (key, change) in &keyed {
+            self.event(change.type_name(), Some(key), Some(version.clone()));
+        }
+        self.mark_changed();
+        first_error.map_or(forwarded, Err)
+    }
 }
 
 #[cfg(test)]
@@ -276,6 +309,23 @@ mod tests {
         ];
         let want: Vec<(String, serde_json::Value)> = want.into_iter().map(|(t, k)| (t.to_string(), k)).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_batch_prints_each_change_with_the_batchs_version() {
+        let buf = Buf::default();
+        let writer = OutputWriter::new(buf.clone());
+        let store = MirrorStore::new(adapter(), None, Some(writer.output()));
+        store.replace(vec![Arc::new(("a".into(), 1))], Version::from("1")).unwrap();
+        let changes = vec![Change::Modified(Arc::new(("a".into(), 2))), Change::Added(Arc::new(("b".into(), 2)))];
+        store.apply_batch(&Version::from("7"), changes).unwrap();
+        drop(store);
+        writer.finish().unwrap();
+        let got: Vec<(String, String)> = lines(&buf)[2..]
+            .iter()
+            .map(|l| (l["key"].as_str().unwrap().to_string(), l["version"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(got, [("a".to_string(), "7".to_string()), ("b".to_string(), "7".to_string())]);
     }
 
     #[test]

@@ -25,6 +25,8 @@ use crate::source_spec::{HttpSpec, SourceSpec};
 pub fn adapter() -> ObjectAdapter<HttpItem> {
     ObjectAdapter::new(KeyFn::keyed(), |item: &HttpItem| item.value.clone())
         .with_version(|item: &HttpItem| item.version.clone())
+        // A snapshot keeps the value only; without a version the differ compares values.
+        .with_from_json(|key, json| Ok(HttpItem::new(key, None, json)))
 }
 
 /// The backend configuration of an HTTP-kind SOURCE and its options.

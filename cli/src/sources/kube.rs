@@ -11,10 +11,14 @@ use crate::output::Output;
 use crate::source_spec::KubeSpec;
 
 /// How the command renders Kubernetes objects: the JSON as served (after transforms), keyed
-/// `namespace/name`, versioned by `metadata.resourceVersion`.
+/// `namespace/name`, versioned by `metadata.resourceVersion`; `--resume` decodes it again.
 pub fn adapter() -> ObjectAdapter<RawObject> {
     ObjectAdapter::new(KeyFn::keyed(), |o: &RawObject| serde_json::from_slice(o.json()).unwrap_or(Value::Null))
         .with_version(|o: &RawObject| Some(Version::new(o.resource_version())))
+        .with_from_json(|_key, json| {
+            let bytes = serde_json::to_vec(&json).map_err(|e| e.to_string())?;
+            RawObject::from_json(&bytes, &RawOptions::default()).map_err(|e| e.to_string())
+        })
 }
 
 /// The `ApiResource` of a spec (the kind is not needed for list and watch URLs).

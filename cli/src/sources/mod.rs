@@ -3,6 +3,7 @@
 //! [`run_mirror`](crate::mirror::run_mirror).
 
 pub mod etcd;
+pub mod etcd_sink;
 pub mod http;
 pub mod kube;
 pub mod memory;
@@ -18,7 +19,10 @@ pub async fn run(args: &MirrorArgs, options: &MirrorOptions, output: &Output) ->
     let strip = args.transforms.contains(&TransformArg::StripManagedFields);
     match &args.source.spec {
         SourceSpec::Memory(spec) => memory::run(spec, options, output).await,
-        SourceSpec::Etcd(spec) => etcd::run(spec, options, output).await,
+        SourceSpec::Etcd(spec) => match &args.to {
+            Some(dest) => etcd_sink::run(spec, dest, args, options).await,
+            None => etcd::run(spec, options, output).await,
+        },
         SourceSpec::Kube(spec) => kube::run(spec, strip, options, output).await,
         SourceSpec::Etcd2(_) | SourceSpec::Consul(_) | SourceSpec::Http(_) => http::run(args, options, output).await,
     }
@@ -28,6 +32,12 @@ pub async fn run(args: &MirrorArgs, options: &MirrorOptions, output: &Output) ->
 /// silently ignored.
 fn check_kind_specific_options(args: &MirrorArgs) -> Result<(), MirrorError> {
     let kind = args.source.spec.kind();
+    if args.to.is_some() && kind != "etcd" {
+        return Err(MirrorError::Usage(format!(
+            "--to mirrors etcd:// sources into another etcd, not {kind}; \
+             e.g. informer mirror etcd://127.0.0.1:2379/app/ --to etcd://127.0.0.1:22379/backup/app/"
+        )));
+    }
     if !args.transforms.is_empty() && kind != "kube" {
         return Err(MirrorError::Usage(format!(
             "--transform strip-managed-fields applies to kube:// sources only, not {kind}; \

@@ -18,6 +18,10 @@
 //! * Transient, malformed and permanent errors back off with full jitter ([`Backoff`]).
 //! * A store error on one event is logged, counted and skipped (client-go does the same): the
 //!   source is not at fault and retrying would not help.
+//! * Each version's events reach the store as one [`Store::apply_batch`], after the store said
+//!   it is ready ([`Store::poll_ready`]); see the `batch` module for where a batch ends.
+//! * [`Reflector::resume_from`] starts from a saved state: a watch from its version, no list
+//!   (warm restart).
 //!
 //! # Example
 //!
@@ -45,8 +49,10 @@
 //! ```
 
 mod backoff;
+mod batch;
 mod config;
 mod metrics;
+mod resume;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -143,6 +149,8 @@ pub struct Reflector<L, S> {
     store: S,
     config: ReflectorConfig,
     shared: Arc<Shared>,
+    /// Set by [`Reflector::resume_from`]: watch from here instead of listing first.
+    resume: Option<Version>,
 }
 
 impl<L, S> std::fmt::Debug for Reflector<L, S> {
@@ -175,7 +183,7 @@ where
             last_version: Mutex::new(None),
             state,
         });
-        Self { source, store, config, shared }
+        Self { source, store, config, shared, resume: None }
     }
 
     /// A handle to observe the reflector while it runs.
@@ -245,6 +253,9 @@ where
     }
 
     async fn run(&mut self, cancel: &CancellationToken) -> Result<(), ReflectorError> {
+        if let Some(version) = self.r.resume.clone() {
+            self.start_resumed(version);
+        }
         loop {
             if cancel.is_cancelled() {
                 return Ok(());
@@ -505,46 +516,16 @@ where
                 }
                 Some(Err(err)) => return WatchEnd::Failed(err),
                 Some(Ok(event)) => {
-                    if event.version().is_empty() {
-                        return WatchEnd::Failed(SourceError::malformed(format!(
-                            "{}: {} event without a version after version {}",
-                            self.name(),
-                            event.type_name(),
-                            self.version.as_deref().unwrap_or("")
-                        )));
+                    if let Err(end) = self.check_version(&event) {
+                        return end;
                     }
                     events += 1;
-                    self.apply(event);
+                    if let Err(end) = self.apply_ready(event, &mut stream, &mut events, cancel).await {
+                        return end;
+                    }
                 }
             }
         }
-    }
-
-    fn apply(&mut self, event: WatchEvent<L::Object>) {
-        let store = &self.r.store;
-        let (result, version, kind) = match event {
-            WatchEvent::Added { object, version } => {
-                Metrics::inc(&self.metrics().added);
-                (store.add(Arc::new(object)), version, "ADDED")
-            }
-            WatchEvent::Modified { object, version } => {
-                Metrics::inc(&self.metrics().modified);
-                (store.update(Arc::new(object)), version, "MODIFIED")
-            }
-            WatchEvent::Deleted { object, version } => {
-                Metrics::inc(&self.metrics().deleted);
-                (store.delete(Arc::new(object)), version, "DELETED")
-            }
-            WatchEvent::Bookmark(b) => {
-                Metrics::inc(&self.metrics().bookmarks);
-                (Ok(()), b.version, "BOOKMARK")
-            }
-        };
-        if let Err(err) = result {
-            Metrics::inc(&self.metrics().store_errors);
-            warn!(source = self.name(), %version, event = kind, error = %err, "store rejected a watch event; skipped");
-        }
-        self.set_version(version);
     }
 }
 

@@ -19,7 +19,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
+use informer_core::{Change, KeyFn, ObjectKey, Store, StoreError, Version};
 use parking_lot::RwLock;
 
 use crate::cache::FastMap;
@@ -86,7 +86,8 @@ pub enum IndexError {
 ///   the given indexes.
 /// * Queries of an index that does not exist return [`IndexError::UnknownIndex`].
 /// * Changes are atomic for readers: a query sees the store before or after a change, with
-///   items and indexes in step.
+///   items and indexes in step. `apply_batch` applies one version's changes under one write
+///   lock, so a query never sees half a transaction.
 pub struct Indexer<T> {
     key_fn: KeyFn<T>,
     inner: RwLock<Inner<T>>,
@@ -107,6 +108,32 @@ impl<T> Inner<T> {
 
     fn objects<'a>(&self, keys: impl IntoIterator<Item = &'a ObjectKey>) -> Vec<Arc<T>> {
         keys.into_iter().filter_map(|k| self.items.get(k).cloned()).collect()
+    }
+
+    /// Sets `object` under `key` in the items and every index; returns the object replaced.
+    fn set(&mut self, key: ObjectKey, object: Arc<T>) -> Option<Arc<T>> {
+        let Inner { items, indexes } = self;
+        let old = match items.get_mut(&key) {
+            Some(slot) => Some(std::mem::replace(slot, Arc::clone(&object))),
+            None => {
+                items.insert(key.clone(), Arc::clone(&object));
+                None
+            }
+        };
+        for index in indexes.iter_mut() {
+            index.update(&key, old.as_deref(), Some(&object));
+        }
+        old
+    }
+
+    /// Removes `key` from the items and every index; returns the object removed.
+    fn remove(&mut self, key: &ObjectKey) -> Option<Arc<T>> {
+        let Inner { items, indexes } = self;
+        let old = items.remove(key)?;
+        for index in indexes.iter_mut() {
+            index.update(key, Some(&old), None);
+        }
+        Some(old)
     }
 
     /// The keys sharing at least one value of `name` with `object`.
@@ -205,19 +232,7 @@ impl<T> Indexer<T> {
 
     fn set(&self, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.key_fn.key(&object)?;
-        let mut inner = self.inner.write();
-        let Inner { items, indexes } = &mut *inner;
-        let old = match items.get_mut(&key) {
-            Some(slot) => Some(std::mem::replace(slot, Arc::clone(&object))),
-            None => {
-                items.insert(key.clone(), Arc::clone(&object));
-                None
-            }
-        };
-        for index in indexes.iter_mut() {
-            index.update(&key, old.as_deref(), Some(&object));
-        }
-        drop(inner);
+        let old = self.inner.write().set(key, object);
         // The previous object may be the last reference: free it outside the lock.
         drop(old);
         Ok(())
@@ -245,15 +260,8 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
 
     fn delete(&self, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.key_fn.key(&object)?;
-        let mut inner = self.inner.write();
-        let Inner { items, indexes } = &mut *inner;
-        let Some(old) = items.remove(&key) else {
-            return Ok(());
-        };
-        for index in indexes.iter_mut() {
-            index.update(&key, Some(&old), None);
-        }
-        drop(inner);
+        let old = self.inner.write().remove(&key);
+        // The removed object may be the last reference: free it outside the lock.
         drop(old);
         Ok(())
     }
@@ -322,5 +330,30 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
 
     fn resync(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn apply_batch(&self, _version: &Version, changes: Vec<Change<T>>) -> Result<(), StoreError> {
+        let mut first_error = None;
+        let mut keyed = Vec::with_capacity(changes.len());
+        for change in changes {
+            match self.key_fn.key(change.object()) {
+                Ok(key) => keyed.push((key, change)),
+                Err(err) => {
+                    first_error.get_or_insert(StoreError::Key(err));
+                }
+            }
+        }
+        let mut old = Vec::with_capacity(keyed.len());
+        {
+            let mut inner = self.inner.write();
+            for (key, change) in keyed {
+                old.extend(match change {
+                    Change::Added(o) | Change::Modified(o) => inner.set(key, o),
+                    Change::Deleted(_) => inner.remove(&key),
+                });
+            }
+        }
+        drop(old);
+        first_error.map_or(Ok(()), Err)
     }
 }

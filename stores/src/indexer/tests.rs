@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use informer_core::{KeyError, KeyFn, ObjectKey, Store, Version};
+use informer_core::{Change, KeyError, KeyFn, ObjectKey, Store, Version};
 
 use super::*;
 
@@ -221,4 +221,22 @@ fn readers_see_items_and_indexes_in_step() {
     reader.join().unwrap();
     assert_eq!(ix.index_keys("node", "n2").unwrap().len(), 0);
     assert_eq!(ix.index_keys("node", "n1").unwrap().len(), 100);
+}
+
+#[test]
+fn a_batch_moves_objects_between_index_values_as_one_step() {
+    let pods = indexer();
+    pods.add(pod("web-0", "n1", &["app=web"])).unwrap();
+    pods.add(pod("db-0", "n1", &["app=db"])).unwrap();
+    let changes = vec![
+        Change::Modified(pod("web-0", "n2", &["app=web"])),
+        Change::Deleted(pod("db-0", "n1", &["app=db"])),
+        Change::Added(pod("web-1", "n2", &["app=web"])),
+    ];
+    pods.apply_batch(&Version::from("5"), changes).unwrap();
+    assert_eq!(sorted(pods.index_keys("node", "n2").unwrap()), ["web-0", "web-1"]);
+    assert!(pods.index_keys("node", "n1").unwrap().is_empty());
+    assert_eq!(sorted(pods.list_index_values("label").unwrap()), ["app=web"]);
+    let err = pods.apply_batch(&Version::from("6"), vec![Change::Added(pod("", "n1", &[]))]).unwrap_err();
+    assert!(err.to_string().contains("pod without name"), "{err}");
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use informer_core::{ObjectKey, Store, StoreError, Version};
+use std::task::{Context, Poll};
+
+use informer_core::{Change, ObjectKey, Store, StoreError, Version};
 
 /// Keeps only the objects `predicate` accepts in the inner store (`Filter::new(inner, p)`).
 ///
@@ -16,7 +18,9 @@ use informer_core::{ObjectKey, Store, StoreError, Version};
 /// * `delete` is always forwarded, whether the object matches or not (it may have matched
 ///   before).
 /// * `replace` forwards only the accepted items, so keys that no longer match are removed.
-/// * Reads and `resync` are forwarded: the inner store holds only accepted objects.
+/// * Reads, `resync` and `poll_ready` are forwarded: the inner store holds only accepted
+///   objects. `apply_batch` forwards the batch whole, rejected adds and updates turned into
+///   deletes as above.
 /// * The predicate should depend only on the object: it is called once per written object.
 ///
 /// ```
@@ -98,6 +102,21 @@ where
 
     fn resync(&self) -> Result<(), StoreError> {
         self.inner.resync()
+    }
+
+    fn apply_batch(&self, version: &Version, changes: Vec<Change<Self::Object>>) -> Result<(), StoreError> {
+        let changes = changes
+            .into_iter()
+            .map(|change| match change {
+                Change::Added(o) | Change::Modified(o) if !(self.predicate)(&o) => Change::Deleted(o),
+                other => other,
+            })
+            .collect();
+        self.inner.apply_batch(version, changes)
+    }
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.inner.poll_ready(cx)
     }
 }
 
@@ -191,5 +210,15 @@ mod tests {
             f.add(Arc::new(o)).unwrap();
         }
         assert_eq!(keys(&*cache), ["a"]);
+    }
+
+    #[test]
+    fn a_batch_turns_rejected_adds_into_deletes() {
+        let cache = Arc::new(Cache::new(KeyFn::new(|n: &(u32, u32)| Ok(ObjectKey::new(n.0.to_string())))));
+        let evens = Filter::new(Arc::clone(&cache), |n: &(u32, u32)| n.1.is_multiple_of(2));
+        evens.add(Arc::new((1, 2))).unwrap();
+        let changes = vec![Change::Modified(Arc::new((1, 3))), Change::Added(Arc::new((2, 4)))];
+        evens.apply_batch(&Version::from("2"), changes).unwrap();
+        assert_eq!(cache.list_keys(), vec![ObjectKey::from("2")]);
     }
 }

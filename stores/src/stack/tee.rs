@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use informer_core::{ObjectKey, Store, StoreError, Version};
+use std::task::{Context, Poll};
+
+use informer_core::{Change, ObjectKey, Store, StoreError, Version};
 
 use super::first_error;
 
@@ -10,8 +12,10 @@ use super::first_error;
 ///
 /// # Contract
 ///
-/// * Every write (`add`, `update`, `delete`, `replace`, `resync`) is applied to the first
-///   store, then to the second, with the same objects (shared `Arc`s, no copies).
+/// * Every write (`add`, `update`, `delete`, `replace`, `resync`, `apply_batch`) is applied to
+///   the first store, then to the second, with the same objects (shared `Arc`s, no copies); a
+///   batch reaches each store whole.
+/// * `poll_ready` is ready when both stores are.
 /// * The second store gets the write even if the first one failed it; the first error is
 ///   returned (the first store's if both failed).
 /// * Reads (`list`, `list_keys`, `get`, `get_by_key`) are answered by the first store alone.
@@ -98,6 +102,18 @@ where
 
     fn resync(&self) -> Result<(), StoreError> {
         first_error(self.first.resync(), self.second.resync())
+    }
+
+    fn apply_batch(&self, version: &Version, changes: Vec<Change<Self::Object>>) -> Result<(), StoreError> {
+        let first = self.first.apply_batch(version, changes.clone());
+        first_error(first, self.second.apply_batch(version, changes))
+    }
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        match (self.first.poll_ready(cx), self.second.poll_ready(cx)) {
+            (Poll::Ready(()), Poll::Ready(())) => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
     }
 }
 
@@ -199,5 +215,16 @@ mod tests {
         stack.add(s("long")).unwrap();
         assert_eq!((keys(&a), keys(&b)), (vec!["long".into(), "x".into()], vec!["long".into()]));
         assert_eq!(stack.list().len(), 2);
+    }
+
+    #[test]
+    fn a_batch_reaches_both_stores_whole() {
+        let (a, b) = (cache(), cache());
+        let tee = Tee::new(Arc::clone(&a), Arc::clone(&b));
+        let changes = vec![Change::Added(Arc::new("x".to_string())), Change::Added(Arc::new("y".to_string()))];
+        tee.apply_batch(&Version::from("3"), changes).unwrap();
+        assert_eq!((a.len(), b.len()), (2, 2));
+        let waker = futures::task::noop_waker();
+        assert!(tee.poll_ready(&mut Context::from_waker(&waker)).is_ready());
     }
 }

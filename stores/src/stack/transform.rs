@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use informer_core::{ObjectKey, Store, StoreError, Version};
+use std::task::{Context, Poll};
+
+use informer_core::{Change, ObjectKey, Store, StoreError, Version};
 
 /// Maps every written object with a function before handing it to the inner store
 /// (client-go's `TransformFunc`), e.g. to drop fields nobody reads and save memory.
@@ -15,7 +17,8 @@ use informer_core::{ObjectKey, Store, StoreError, Version};
 ///   under its own key, and `get` looks up the key of the untransformed object.
 /// * Reads (`list`, `list_keys`, `get`, `get_by_key`) return the inner store's, i.e. the
 ///   transformed objects; `get` does not transform its argument.
-/// * `resync` is forwarded.
+/// * `resync` and `poll_ready` are forwarded; `apply_batch` forwards the batch whole, each
+///   object transformed.
 ///
 /// # Why input and output have the same type
 ///
@@ -103,6 +106,14 @@ where
 
     fn resync(&self) -> Result<(), StoreError> {
         self.inner.resync()
+    }
+
+    fn apply_batch(&self, version: &Version, changes: Vec<Change<Self::Object>>) -> Result<(), StoreError> {
+        self.inner.apply_batch(version, changes.into_iter().map(|c| c.map(&self.transform)).collect())
+    }
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.inner.poll_ready(cx)
     }
 }
 
