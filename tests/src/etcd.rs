@@ -31,6 +31,25 @@ pub struct EtcdOptions {
     pub binary: Option<PathBuf>,
 }
 
+impl EtcdOptions {
+    /// Options for an etcd that also serves HTTPS on 127.0.0.1:`tls_port`, with the
+    /// `server.crt` / `server.key` that [`crate::tls::make_certificates`] wrote into
+    /// `cert_dir`. The plain listener stays: the harness checks health over it.
+    pub fn with_https_listener(tls_port: u16, cert_dir: &Path) -> Self {
+        Self {
+            extra_args: vec![
+                "--listen-client-urls".into(),
+                format!("http://127.0.0.1:{{client_port}},https://127.0.0.1:{tls_port}"),
+                "--cert-file".into(),
+                cert_dir.join("server.crt").display().to_string(),
+                "--key-file".into(),
+                cert_dir.join("server.key").display().to_string(),
+            ],
+            ..Self::default()
+        }
+    }
+}
+
 /// A running etcd. Killed (and its data directory removed) on drop.
 pub struct EtcdServer {
     child: Option<Guarded>,

@@ -329,18 +329,7 @@ async fn mirrors_into_a_destination_with_tls_and_a_user() {
     let dir = tempfile::tempdir().unwrap();
     informer_tests::tls::make_certificates(dir.path());
     let tls_port = free_port().unwrap();
-    let dst = EtcdServer::start_with(EtcdOptions {
-        extra_args: vec![
-            "--listen-client-urls".into(),
-            format!("http://127.0.0.1:{{client_port}},https://127.0.0.1:{tls_port}"),
-            "--cert-file".into(),
-            dir.path().join("server.crt").display().to_string(),
-            "--key-file".into(),
-            dir.path().join("server.key").display().to_string(),
-        ],
-        ..Default::default()
-    })
-    .unwrap();
+    let dst = EtcdServer::start_with(EtcdOptions::with_https_listener(tls_port, dir.path())).unwrap();
     let src = start_etcd();
     let source = client(&src.endpoint()).await;
     put_all(&source, keys("/src/k", 100)).await;

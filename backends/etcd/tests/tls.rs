@@ -19,18 +19,8 @@ async fn mirrors_over_tls_and_rejects_an_unknown_certificate_authority() {
     make_certificates(dir.path());
     let tls_port = free_port().unwrap();
     // The harness checks health over plain HTTP; an HTTPS listener is added beside it.
-    let etcd = EtcdServer::start_with(EtcdOptions {
-        extra_args: vec![
-            "--listen-client-urls".into(),
-            format!("http://127.0.0.1:{{client_port}},https://127.0.0.1:{tls_port}"),
-            "--cert-file".into(),
-            dir.path().join("server.crt").display().to_string(),
-            "--key-file".into(),
-            dir.path().join("server.key").display().to_string(),
-        ],
-        ..Default::default()
-    })
-    .expect("etcd with an HTTPS listener starts");
+    let etcd = EtcdServer::start_with(EtcdOptions::with_https_listener(tls_port, dir.path()))
+        .expect("etcd with an HTTPS listener starts");
     let plain = client(&etcd.endpoint()).await;
     put_all(&plain, (0..50).map(|i| (format!("/tls/{i:02}"), b"v".to_vec())).collect()).await;
 
