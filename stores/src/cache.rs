@@ -152,17 +152,8 @@ impl<T: Send + Sync + 'static> Store for Cache<T> {
     }
 
     fn apply_batch(&self, _version: &Version, changes: Vec<Change<T>>) -> Result<(), StoreError> {
-        let mut first_error = None;
         // Keys are computed before the lock is taken; replaced objects are freed after it.
-        let mut keyed = Vec::with_capacity(changes.len());
-        for change in changes {
-            match self.key_fn.key(change.object()) {
-                Ok(key) => keyed.push((key, change)),
-                Err(err) => {
-                    first_error.get_or_insert(StoreError::Key(err));
-                }
-            }
-        }
+        let (keyed, first_error) = keyed_changes(&self.key_fn, changes);
         let mut old = Vec::with_capacity(keyed.len());
         {
             let mut items = self.items.write();
@@ -177,6 +168,25 @@ impl<T: Send + Sync + 'static> Store for Cache<T> {
         drop(old);
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// The changes of a batch with their keys, computed before a store takes its lock, and the
+/// first key error (changes whose key fails are left out, the others still apply).
+pub(crate) fn keyed_changes<T>(
+    key_fn: &KeyFn<T>,
+    changes: Vec<Change<T>>,
+) -> (Vec<(ObjectKey, Change<T>)>, Option<StoreError>) {
+    let mut first_error = None;
+    let mut keyed = Vec::with_capacity(changes.len());
+    for change in changes {
+        match key_fn.key(change.object()) {
+            Ok(key) => keyed.push((key, change)),
+            Err(err) => {
+                first_error.get_or_insert(StoreError::Key(err));
+            }
+        }
+    }
+    (keyed, first_error)
 }
 
 #[cfg(test)]

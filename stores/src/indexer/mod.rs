@@ -22,7 +22,7 @@ use std::sync::Arc;
 use informer_core::{Change, KeyFn, ObjectKey, Store, StoreError, Version};
 use parking_lot::RwLock;
 
-use crate::cache::FastMap;
+use crate::cache::{FastMap, keyed_changes};
 use index::{Index, KeySet};
 pub use index_fn::{IndexFn, IndexValues, Indexers};
 
@@ -333,16 +333,7 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
     }
 
     fn apply_batch(&self, _version: &Version, changes: Vec<Change<T>>) -> Result<(), StoreError> {
-        let mut first_error = None;
-        let mut keyed = Vec::with_capacity(changes.len());
-        for change in changes {
-            match self.key_fn.key(change.object()) {
-                Ok(key) => keyed.push((key, change)),
-                Err(err) => {
-                    first_error.get_or_insert(StoreError::Key(err));
-                }
-            }
-        }
+        let (keyed, first_error) = keyed_changes(&self.key_fn, changes);
         let mut old = Vec::with_capacity(keyed.len());
         {
             let mut inner = self.inner.write();
