@@ -112,7 +112,10 @@ async fn a_source_transaction_arrives_in_the_destination_as_one_transaction() {
     let (src, dst) = (start_etcd(), start_etcd());
     let (source, destination) = (client(&src.endpoint()).await, client(&dst.endpoint()).await);
     put_all(&source, keys("/src/k", 20)).await;
-    let mirror = Mirror::start(&src.endpoint(), sink_config(&dst.endpoint())).await;
+    // Revision by revision: the count of destination transactions below is exact only then
+    // (grouping, the default, is checked by the next test).
+    let config = sink_config(&dst.endpoint()).with_group_revisions(false);
+    let mirror = Mirror::start(&src.endpoint(), config).await;
     assert!(tokio::time::timeout(TIMEOUT, mirror.handle.wait_synced()).await.unwrap());
     mirror.sink.flush().await.unwrap();
     let txns_before = mirror.sink.stats().txns;
@@ -134,6 +137,49 @@ async fn a_source_transaction_arrives_in_the_destination_as_one_transaction() {
     assert!(state_revision > revisions[0], "the state moved on with the range delete");
     let txns = mirror.sink.stats().txns - txns_before;
     assert_eq!(txns, 2, "two source revisions, two destination transactions");
+    mirror.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_catching_up_joins_whole_revisions_into_fewer_transactions() {
+    let (src, dst) = (start_etcd(), start_etcd());
+    let (source, destination) = (client(&src.endpoint()).await, client(&dst.endpoint()).await);
+    put_all(&source, keys("/src/k", 100)).await;
+    let mirror = Mirror::start(&src.endpoint(), sink_config(&dst.endpoint())).await;
+    assert!(tokio::time::timeout(TIMEOUT, mirror.handle.wait_synced()).await.unwrap());
+    assert_mirrored(&source, &destination).await;
+    let sink = mirror.stop().await;
+    sink.flush().await.unwrap();
+    drop(sink);
+
+    // While the mirror is stopped: 300 single-key revisions and transactions of 5 keys between.
+    let mut kv = source.kv_client();
+    let mut transactions = Vec::new();
+    for i in 0..300u64 {
+        kv.put(format!("/src/k{:05}", i % 100), format!("round {i}"), None).await.unwrap();
+        if i % 60 == 0 {
+            let puts: Vec<TxnOp> = (0..5).map(|j| TxnOp::put(format!("/src/t{i}-{j}"), "txn", None)).collect();
+            kv.txn(Txn::new().and_then(puts)).await.unwrap();
+            transactions.push(format!("/dst/t{i}-"));
+        }
+    }
+    let revisions = 300 + transactions.len() as u64;
+
+    // The warm restart finds them all queued at once.
+    let mirror = Mirror::start(&src.endpoint(), sink_config(&dst.endpoint())).await;
+    assert_mirrored(&source, &destination).await;
+    mirror.sink.flush().await.unwrap();
+    let stats = mirror.sink.stats();
+    eprintln!("{revisions} revisions caught up with {stats:?}");
+    assert!(stats.txns * 2 < revisions, "{} transactions for {revisions} revisions", stats.txns);
+    for prefix in &transactions {
+        let response = destination.kv_client().get(prefix.as_str(), Some(GetOptions::new().with_prefix())).await;
+        let revisions: Vec<i64> = response.unwrap().kvs().iter().map(|kv| kv.mod_revision()).collect();
+        assert_eq!(revisions.len(), 5);
+        assert!(revisions.iter().all(|r| *r == revisions[0]), "{prefix}* split: {revisions:?}");
+    }
+    let source_revision = kv.get("/src/", None).await.unwrap().header().unwrap().revision();
+    assert_eq!(state(&destination).await.0.version, source_revision.to_string(), "the state names the last revision");
     mirror.stop().await;
 }
 

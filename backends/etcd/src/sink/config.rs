@@ -35,6 +35,14 @@ pub struct SinkConfig {
     pub queue_ops: usize,
     /// The first and the longest wait between retries of a failed write. Default 100 ms, 5 s.
     pub retry: (Duration, Duration),
+    /// Write consecutive source revisions that are waiting in the queue together, in one
+    /// transaction of at most [`max_txn_ops`](Self::max_txn_ops) operations. Each revision
+    /// stays whole (never split over two transactions, unless it alone exceeds `max_txn_ops`);
+    /// the state record names the last one. This is what lets a mirror that fell behind (a
+    /// warm restart, a destination outage) catch up at the speed of a relist instead of one
+    /// round trip per revision. `false` writes exactly one transaction per source revision,
+    /// so the destination's history follows the source's revision by revision. Default true.
+    pub group_revisions: bool,
 }
 
 impl SinkConfig {
@@ -49,6 +57,7 @@ impl SinkConfig {
             max_txn_ops: 128,
             queue_ops: 4096,
             retry: (Duration::from_millis(100), Duration::from_secs(5)),
+            group_revisions: true,
         }
     }
 
@@ -77,6 +86,13 @@ impl SinkConfig {
     #[must_use]
     pub fn with_retry(mut self, initial: Duration, max: Duration) -> Self {
         self.retry = (initial, max);
+        self
+    }
+
+    /// Sets [`group_revisions`](Self::group_revisions).
+    #[must_use]
+    pub fn with_group_revisions(mut self, group: bool) -> Self {
+        self.group_revisions = group;
         self
     }
 

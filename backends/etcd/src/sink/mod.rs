@@ -18,6 +18,13 @@
 //!   the revision changed more keys than `max_txn_ops` allows (a large range delete): then it
 //!   is split, and only its last transaction records the revision, so a crash in between
 //!   replays the revision.
+//! * **Catching up**: when several revisions wait in the queue (after a warm restart, an outage
+//!   of the destination, a burst of source writes), the writer joins consecutive whole
+//!   revisions into one transaction of at most `max_txn_ops` operations
+//!   ([`SinkConfig::group_revisions`], on by default). No revision is ever split by this; the
+//!   state record names the last revision joined. A mirror that has fallen behind so catches
+//!   up at about `max_txn_ops - 1` changes per round trip instead of one revision per round
+//!   trip.
 //! * **State**: every transaction that completes a revision also writes the
 //!   [state record](MirrorState) under [`SinkConfig::state_key`] (outside the prefix) and compares
 //!   the record's `mod_revision` with the one the sink wrote last: a second writer of the same

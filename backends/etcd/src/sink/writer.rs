@@ -2,7 +2,7 @@
 //! transactions fenced by the state record, retries transient failures with backoff, and stops
 //! the sink on a refusal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -78,8 +78,7 @@ impl Writer {
 
     pub(crate) async fn run(mut self) {
         loop {
-            let Some(job) = self.next_job().await else { return };
-            let ops = job.ops();
+            let Some((job, ops)) = self.next_job().await else { return };
             let done = self.execute(job).await;
             {
                 let mut queue = self.shared.queue();
@@ -94,7 +93,9 @@ impl Writer {
         }
     }
 
-    async fn next_job(&self) -> Option<Job> {
+    /// The next job to write and how many queued operations it took (several queued revisions
+    /// joined into one job when [`SinkConfig::group_revisions`] is on).
+    async fn next_job(&self) -> Option<(Job, usize)> {
         loop {
             let notified = self.shared.work.notified();
             tokio::pin!(notified);
@@ -106,7 +107,14 @@ impl Writer {
                 let mut queue = self.shared.queue();
                 if let Some(job) = queue.jobs.pop_front() {
                     queue.busy = true;
-                    return Some(job);
+                    let mut taken = job.ops();
+                    if self.config().group_revisions {
+                        // One operation of each transaction is the state record.
+                        let room = self.config().max_txn_ops - 1;
+                        let job = group_queued(job, &mut queue.jobs, room, &mut taken);
+                        return Some((job, taken));
+                    }
+                    return Some((job, taken));
                 }
             }
             notified.await;
@@ -313,6 +321,39 @@ impl Writer {
     }
 }
 
+/// Joins `first` with the versioned batches and progress records queued right after it, in
+/// order, while their changes fit in `room` operations: one job whose version is the last one
+/// joined. A revision is never split (one that does not fit stays queued), and jobs of another
+/// kind (a relist, a change without a version) end the group. `taken` grows by the queued
+/// operations joined.
+fn group_queued(first: Job, queued: &mut VecDeque<Job>, room: usize, taken: &mut usize) -> Job {
+    let (mut version, mut changes) = match first {
+        Job::Batch { version: Some(version), changes } if changes.len() < room => (version, changes),
+        Job::Progress { version } => (version, Vec::new()),
+        other => return other,
+    };
+    while let Some(next) = queued.pop_front() {
+        match next {
+            Job::Batch { version: Some(next_version), changes: next_changes }
+                if changes.len() + next_changes.len() <= room =>
+            {
+                *taken += next_changes.len().max(1);
+                version = next_version;
+                changes.extend(next_changes);
+            }
+            Job::Progress { version: next_version } => {
+                *taken += 1;
+                version = next_version;
+            }
+            other => {
+                queued.push_front(other);
+                break;
+            }
+        }
+    }
+    if changes.is_empty() { Job::Progress { version } } else { Job::Batch { version: Some(version), changes } }
+}
+
 /// A destination operation.
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
@@ -334,4 +375,85 @@ fn fastrand_like(attempt: u32) -> f64 {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO).subsec_nanos();
     f64::from((nanos ^ attempt.wrapping_mul(0x9e37_79b9)) % 1000) / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use informer_core::ObjectKey;
+
+    fn kv(key: &str) -> Change<RawKeyValue> {
+        Change::Modified(Arc::new(RawKeyValue {
+            key: ObjectKey::from(key),
+            raw_key: key.as_bytes().to_vec(),
+            value: b"v".to_vec(),
+            create_revision: 1,
+            mod_revision: 1,
+            version: 1,
+            lease: 0,
+        }))
+    }
+
+    fn batch(version: &str, keys: &[&str]) -> Job {
+        Job::Batch { version: Some(Version::from(version)), changes: keys.iter().map(|k| kv(k)).collect() }
+    }
+
+    /// (version, keys) of a job, for comparisons.
+    fn shape(job: &Job) -> (String, Vec<String>) {
+        match job {
+            Job::Batch { version, changes } => (
+                version.as_deref().unwrap_or("-").to_string(),
+                changes.iter().map(|c| c.object().key.to_string()).collect(),
+            ),
+            Job::Progress { version } => (format!("progress {version}"), Vec::new()),
+            Job::Replace { version, items } => (format!("replace {version}"), vec![items.len().to_string()]),
+        }
+    }
+
+    #[test]
+    fn queued_revisions_are_joined_whole_up_to_the_room() {
+        let mut queued: VecDeque<Job> =
+            [batch("3", &["b", "c"]), Job::Progress { version: Version::from("4") }, batch("5", &["d", "e"])].into();
+        let mut taken = 1;
+        let joined = group_queued(batch("2", &["a"]), &mut queued, 4, &mut taken);
+        // 1 + 2 fit, the progress record moves the version, revision 5 (2 more) would not fit.
+        assert_eq!(shape(&joined), ("4".to_string(), vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(taken, 4, "a, b, c and the progress record");
+        assert_eq!(queued.iter().map(shape).collect::<Vec<_>>(), [("5".to_string(), vec!["d".into(), "e".into()])]);
+    }
+
+    #[test]
+    fn a_relist_or_an_unversioned_change_ends_the_group() {
+        let replace = Job::Replace { items: Vec::new(), version: Version::from("9") };
+        let mut queued: VecDeque<Job> = [batch("3", &["b"]), replace, batch("10", &["c"])].into();
+        let mut taken = 1;
+        let joined = group_queued(batch("2", &["a"]), &mut queued, 100, &mut taken);
+        assert_eq!(shape(&joined), ("3".to_string(), vec!["a".into(), "b".into()]));
+        assert_eq!(queued.len(), 2, "the relist and what follows it stay queued");
+
+        let mut queued: VecDeque<Job> =
+            [Job::Batch { version: None, changes: vec![kv("x")] }, batch("4", &["y"])].into();
+        let joined = group_queued(batch("3", &["a"]), &mut queued, 100, &mut taken);
+        assert_eq!(shape(&joined).1, ["a"]);
+        assert_eq!(queued.len(), 2);
+    }
+
+    #[test]
+    fn progress_records_alone_collapse_into_the_newest() {
+        let mut queued: VecDeque<Job> =
+            [Job::Progress { version: Version::from("6") }, Job::Progress { version: Version::from("7") }].into();
+        let mut taken = 1;
+        let joined = group_queued(Job::Progress { version: Version::from("5") }, &mut queued, 10, &mut taken);
+        assert_eq!(shape(&joined).0, "progress 7");
+        assert_eq!((taken, queued.len()), (3, 0));
+    }
+
+    #[test]
+    fn a_revision_larger_than_the_room_is_left_to_split_alone() {
+        let mut queued: VecDeque<Job> = [batch("3", &["z"])].into();
+        let mut taken = 3;
+        let joined = group_queued(batch("2", &["a", "b", "c"]), &mut queued, 2, &mut taken);
+        assert_eq!(shape(&joined).1.len(), 3);
+        assert_eq!((taken, queued.len()), (3, 1));
+    }
 }
