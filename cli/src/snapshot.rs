@@ -13,8 +13,10 @@
 //! The file is created with mode 0600 (owner only): a mirror of secrets or credentials must not
 //! become readable by everyone through the usual umask, which is how etcd writes its snapshots.
 //!
-//! `--resume` reads a snapshot back with [`load`]: the mirror starts from its items and watches
-//! from its version.
+//! `--resume` reads a snapshot back with [`read`], item by item: the mirror starts from its
+//! items and watches from its version.
+
+mod read;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,8 @@ use std::sync::Arc;
 
 use informer_core::{ObjectKey, Version};
 use serde_json::Value;
+
+pub use read::{Read, read};
 
 /// Why a snapshot could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -138,22 +142,9 @@ pub struct Loaded {
 /// assert_eq!((loaded.version.as_deref(), loaded.items.len()), (Some("7"), 1));
 /// ```
 pub fn load(path: &Path) -> Result<Option<Loaded>, String> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(format!("cannot read snapshot {}: {err}", path.display())),
-    };
-    let mut value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("snapshot {} is not a snapshot (invalid JSON: {e})", path.display()))?;
-    let bad = |what: &str| format!("snapshot {} is not a snapshot: {what}", path.display());
-    let source = value["source"].as_str().ok_or_else(|| bad("no \"source\" string"))?.to_string();
-    let version = match &value["version"] {
-        Value::String(v) if !v.is_empty() => Some(Version::from(v.as_str())),
-        Value::Null => None,
-        _ => return Err(bad("\"version\" is neither a string nor null")),
-    };
-    let Value::Object(items) = value["items"].take() else { return Err(bad("no \"items\" object")) };
-    Ok(Some(Loaded { source, version, items }))
+    let item = |key: &str, json: &str| Ok((key.to_string(), serde_json::from_str(json).map_err(|e| e.to_string())?));
+    let Some(read) = read(path, |_| Ok(()), item)? else { return Ok(None) };
+    Ok(Some(Loaded { source: read.source, version: read.version, items: read.items.into_iter().collect() }))
 }
 
 #[cfg(test)]

@@ -196,3 +196,70 @@ async fn an_expired_watch_relists_and_prints_the_differences_then_relisted() {
     // The new pod arrives either by the watch (before the 410) or as a relist difference.
     assert!(events.iter().any(|e| e["type"] == "ADDED" && e["key"] == key.as_str()), "{events:?}");
 }
+
+/// Runs `informer mirror kube://v1/pods --snapshot PATH [extra]` until the snapshot names the
+/// server's revision, then stops it with SIGTERM.
+async fn mirror_until_current(cluster: &Cluster, path: &std::path::Path, extra: &[&str]) {
+    let mut args = vec!["mirror", "kube://v1/pods", "--snapshot", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut cmd = with_kubeconfig(informer(&args), cluster);
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let target = cluster.server.revision().to_string();
+    let path = path.to_path_buf();
+    let current = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            if path.exists() && read_snapshot(&path)["version"].as_str() == Some(target.as_str()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    })
+    .await
+    .unwrap();
+    sigterm(&child);
+    let status = tokio::task::spawn_blocking(move || wait_timeout(&mut child, Duration::from_secs(15))).await.unwrap();
+    assert!(current, "the snapshot never reached the server's revision");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_restarts_warm_from_the_snapshot_without_listing_pods_again() {
+    let cluster = cluster(80).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pods.json");
+    mirror_until_current(&cluster, &path, &["--resume"]).await;
+    assert_eq!(cluster.server.counters().lists, 1, "no snapshot yet: the first run lists");
+
+    // While no mirror runs: changes, a deletion and a new pod.
+    let generator = PodGenerator::new(11).with_namespaces(3).with_nodes(5);
+    for index in 0..20 {
+        let pod = generator.pod(index);
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        let mut current = cluster.server.get("Pod", Some(&generator.namespace_of(index)), name).unwrap();
+        PodGenerator::touch(&mut current, index as u64);
+        cluster.server.apply(current).unwrap();
+    }
+    let gone = generator.pod(30);
+    cluster
+        .server
+        .delete("Pod", Some(&generator.namespace_of(30)), gone["metadata"]["name"].as_str().unwrap())
+        .unwrap();
+    cluster.server.create(generator.pod(900)).unwrap();
+
+    mirror_until_current(&cluster, &path, &["--resume"]).await;
+    assert_eq!(cluster.server.counters().lists, 1, "the warm restart watched from the snapshot's version");
+    let want = server_pods(&cluster.server);
+    let got = items(&read_snapshot(&path));
+    // The mirror ran without --transform: compare without managedFields on both sides.
+    let got: BTreeMap<String, Value> = got
+        .into_iter()
+        .map(|(k, mut v)| {
+            strip_managed_fields(&mut v);
+            (k, v)
+        })
+        .collect();
+    assert_eq!(got.len(), 80);
+    assert_eq!(got, want);
+}

@@ -63,6 +63,10 @@ pub struct FaultCounts {
     pub refusals: u64,
     /// Connections closed by [`FaultProxy::cut_all`].
     pub forced_cuts: u64,
+    /// Bytes forwarded (or being forwarded) from the upstream server to clients.
+    pub bytes_down: u64,
+    /// Bytes forwarded from clients to the upstream server.
+    pub bytes_up: u64,
 }
 
 impl FaultCounts {
@@ -79,6 +83,8 @@ struct Counters {
     stalls: AtomicU64,
     refusals: AtomicU64,
     forced_cuts: AtomicU64,
+    bytes_down: AtomicU64,
+    bytes_up: AtomicU64,
 }
 
 struct Shared {
@@ -175,6 +181,8 @@ impl FaultProxy {
             stalls: get(&c.stalls),
             refusals: get(&c.refusals),
             forced_cuts: get(&c.forced_cuts),
+            bytes_down: get(&c.bytes_down),
+            bytes_up: get(&c.bytes_up),
         }
     }
 }
@@ -210,8 +218,8 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) {
     let mut cut_rx = shared.cut_epoch.subscribe();
     let forward = async {
         tokio::select! {
-            _ = pipe(client_read, upstream_write, &shared) => {}
-            _ = pipe(upstream_read, client_write, &shared) => {}
+            _ = pipe(client_read, upstream_write, &shared, &shared.counters.bytes_up) => {}
+            _ = pipe(upstream_read, client_write, &shared, &shared.counters.bytes_down) => {}
         }
     };
     tokio::select! {
@@ -223,8 +231,14 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) {
     // Dropping both halves of both sockets closes the connection in both directions.
 }
 
-/// Copies one direction until EOF, an error, or an injected cut.
-async fn pipe(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, shared: &Shared) {
+/// Copies one direction until EOF, an error, or an injected cut, adding what it forwards to
+/// `forwarded`.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    shared: &Shared,
+    forwarded: &AtomicU64,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
@@ -236,6 +250,7 @@ async fn pipe(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp:
             shared.counters.cuts.fetch_add(1, Ordering::SeqCst);
             // Forward a random prefix first, so the cut lands mid-message.
             let keep = shared.rng.lock().usize(..n);
+            forwarded.fetch_add(keep as u64, Ordering::SeqCst);
             let _ = to.write_all(&buf[..keep]).await;
             return;
         }
@@ -243,6 +258,8 @@ async fn pipe(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp:
             shared.counters.stalls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(faults.stall).await;
         }
+        // Counted before the write, so a reader that got the bytes also sees them counted.
+        forwarded.fetch_add(n as u64, Ordering::SeqCst);
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
@@ -285,6 +302,15 @@ mod tests {
         assert_eq!(round_trip(proxy.addr(), b"hello").await.unwrap(), b"hello");
         assert_eq!(proxy.counts().total(), 0);
         assert_eq!(proxy.counts().connections, 1);
+    }
+
+    #[tokio::test]
+    async fn counts_the_bytes_it_forwards_each_way() {
+        let proxy = FaultProxy::start(echo_server().await, Faults::none(), 1).await.unwrap();
+        round_trip(proxy.addr(), b"hello").await.unwrap();
+        round_trip(proxy.addr(), b"abc").await.unwrap();
+        let counts = proxy.counts();
+        assert_eq!((counts.bytes_up, counts.bytes_down), (8, 8));
     }
 
     #[tokio::test]

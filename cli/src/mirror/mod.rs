@@ -31,7 +31,7 @@ use crate::args::{IndexSpec, QuerySpec};
 
 type JsonFn<T> = dyn Fn(&T) -> Value + Send + Sync;
 type VersionFn<T> = dyn Fn(&T) -> Option<Version> + Send + Sync;
-type FromJsonFn<T> = dyn Fn(&str, Value) -> Result<T, String> + Send + Sync;
+type FromJsonFn<T> = dyn Fn(&str, &str) -> Result<T, String> + Send + Sync;
 
 /// How the command sees one backend's objects: their key, their JSON form (for snapshots,
 /// indexes and `--events`), and their version.
@@ -68,19 +68,25 @@ impl<T> ObjectAdapter<T> {
         Self { key, to_json: Arc::new(to_json), version: None, from_json: None }
     }
 
-    /// Reads an object back from its snapshot form (key and JSON), for `--resume`; the error
-    /// says what is wrong with the item.
+    /// Reads an object back from its snapshot form (key and JSON text), for `--resume`; the
+    /// error says what is wrong with the item. The text is handed over as it stands in the file,
+    /// so a backend that keeps objects as JSON bytes does not parse them twice.
     #[must_use]
     pub fn with_from_json(
         mut self,
-        from_json: impl Fn(&str, Value) -> Result<T, String> + Send + Sync + 'static,
+        from_json: impl Fn(&str, &str) -> Result<T, String> + Send + Sync + 'static,
     ) -> Self {
         self.from_json = Some(Arc::new(from_json));
         self
     }
 
+    /// True if this adapter can read objects back from a snapshot (`--resume`).
+    pub fn can_read_back(&self) -> bool {
+        self.from_json.is_some()
+    }
+
     /// The object of a snapshot item; `None` if this adapter cannot read objects back.
-    pub fn from_json(&self, key: &str, json: Value) -> Option<Result<T, String>> {
+    pub fn from_json(&self, key: &str, json: &str) -> Option<Result<T, String>> {
         self.from_json.as_ref().map(|f| f(key, json))
     }
 

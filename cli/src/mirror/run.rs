@@ -169,41 +169,34 @@ type Resumed<T> = (Vec<Arc<T>>, informer_core::Version);
 /// file does not exist yet or has no version.
 fn load_resume<T>(adapter: &ObjectAdapter<T>, options: &MirrorOptions) -> Result<Option<Resumed<T>>, MirrorError> {
     let Some(path) = &options.snapshot else { return Ok(None) };
-    let Some(loaded) = snapshot::load(path).map_err(|e| MirrorError::Usage(format!("--resume: {e}")))? else {
-        info!(path = %path.display(), "no snapshot yet; starting with a list");
-        return Ok(None);
-    };
-    if loaded.source != options.source {
+    if !adapter.can_read_back() {
         return Err(MirrorError::Usage(format!(
-            "--resume: snapshot {} mirrors {:?}, not {:?}; remove it or drop --resume",
-            path.display(),
-            loaded.source,
+            "--resume: objects of {} cannot be read back from a snapshot",
             options.source
         )));
     }
-    let Some(version) = loaded.version else {
+    let check_source = |source: &str| match source == options.source {
+        true => Ok(()),
+        false => Err(format!(
+            "snapshot {} mirrors {source:?}, not {:?}; remove it or drop --resume",
+            path.display(),
+            options.source
+        )),
+    };
+    // Streamed: only the objects are held, never the whole file's JSON tree.
+    let read = snapshot::read(path, check_source, |key, json| match adapter.from_json(key, json) {
+        Some(result) => result.map(Arc::new),
+        None => Err("this SOURCE's objects cannot be read back".to_string()),
+    });
+    let Some(read) = read.map_err(|e| MirrorError::Usage(format!("--resume: {e}")))? else {
+        info!(path = %path.display(), "no snapshot yet; starting with a list");
+        return Ok(None);
+    };
+    let Some(version) = read.version else {
         info!(path = %path.display(), "the snapshot has no version; starting with a list");
         return Ok(None);
     };
-    let mut items = Vec::with_capacity(loaded.items.len());
-    for (key, json) in loaded.items {
-        match adapter.from_json(&key, json) {
-            Some(Ok(object)) => items.push(Arc::new(object)),
-            Some(Err(reason)) => {
-                return Err(MirrorError::Usage(format!(
-                    "--resume: snapshot {}: item {key:?}: {reason}",
-                    path.display()
-                )));
-            }
-            None => {
-                return Err(MirrorError::Usage(format!(
-                    "--resume: objects of {} cannot be read back from a snapshot",
-                    options.source
-                )));
-            }
-        }
-    }
-    Ok(Some((items, version)))
+    Ok(Some((read.items, version)))
 }
 
 struct AbortOnDrop(Option<JoinHandle<()>>);

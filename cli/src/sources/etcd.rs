@@ -73,7 +73,7 @@ pub fn key_value_from_json(key: &str, json: Value) -> Result<EtcdKeyValue<Vec<u8
 pub fn adapter() -> ObjectAdapter<EtcdKeyValue<Vec<u8>>> {
     ObjectAdapter::new(KeyFn::keyed(), key_value_json)
         .with_version(|kv: &EtcdKeyValue<Vec<u8>>| Some(Version::new(kv.mod_revision.to_string())))
-        .with_from_json(key_value_from_json)
+        .with_from_json(|key, json| key_value_from_json(key, serde_json::from_str(json).map_err(|e| e.to_string())?))
 }
 
 /// Connects to the endpoints and mirrors the prefix.

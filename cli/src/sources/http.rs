@@ -26,7 +26,9 @@ pub fn adapter() -> ObjectAdapter<HttpItem> {
     ObjectAdapter::new(KeyFn::keyed(), |item: &HttpItem| item.value.clone())
         .with_version(|item: &HttpItem| item.version.clone())
         // A snapshot keeps the value only; without a version the differ compares values.
-        .with_from_json(|key, json| Ok(HttpItem::new(key, None, json)))
+        .with_from_json(|key, json| {
+            Ok(HttpItem::new(key, None, serde_json::from_str(json).map_err(|e| e.to_string())?))
+        })
 }
 
 /// The backend configuration of an HTTP-kind SOURCE and its options.

@@ -16,8 +16,7 @@ pub fn adapter() -> ObjectAdapter<RawObject> {
     ObjectAdapter::new(KeyFn::keyed(), |o: &RawObject| serde_json::from_slice(o.json()).unwrap_or(Value::Null))
         .with_version(|o: &RawObject| Some(Version::new(o.resource_version())))
         .with_from_json(|_key, json| {
-            let bytes = serde_json::to_vec(&json).map_err(|e| e.to_string())?;
-            RawObject::from_json(&bytes, &RawOptions::default()).map_err(|e| e.to_string())
+            RawObject::from_json(json.as_bytes(), &RawOptions::default()).map_err(|e| e.to_string())
         })
 }
 
