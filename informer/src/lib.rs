@@ -55,6 +55,7 @@
 //! | Kubernetes (feature `kube`) | `informer::kube` | `informer-kube` |
 //! | etcd v3 (feature `etcd`) | `informer::etcd` | `informer-etcd` |
 //! | HTTP long-poll, etcd v2, Consul (feature `http`) | `informer::http` | `informer-http` |
+//! | every metric name, its type and labels | [`telemetry`] | each crate records through `metrics` |
 //!
 //! ## Features
 //!
@@ -63,6 +64,8 @@
 
 pub use informer_core::*;
 pub use informer_stores::*;
+
+pub mod telemetry;
 
 #[cfg(feature = "memory")]
 #[doc(inline)]
