@@ -291,3 +291,20 @@ fn logs_go_to_stderr_when_it_is_not_a_terminal_and_rust_log_filters_them() {
         informer(&["mirror", "memory://demo?objects=5&rate=0", "--once"]).env("RUST_LOG", "error").output().unwrap();
     assert!(quiet.status.success() && quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
 }
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let out = informer(&["--log-format", "json", "mirror", "memory://demo?objects=5&rate=0", "--once"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let listed = lines.iter().find(|l| l["fields"]["message"] == "listed").expect("a `listed` log line");
+    assert_eq!(listed["fields"]["objects"], 5, "{listed}");
+    assert_eq!(listed["level"], "INFO");
+}

@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use backoff::{Backoff, BackoffConfig};
 pub use config::{InitialList, ReflectorConfig};
@@ -391,7 +391,9 @@ where
             Metrics::inc(&self.metrics().list_pages);
             let page = tokio::select! {
                 _ = cancel.cancelled() => return Ok(false),
-                page = self.r.source.list(&options) => page?,
+                page = self.r.source.list(&options).instrument(info_span!(
+                    "list", source = self.name(), version = self.version.as_deref(), page = page_number
+                )) => page?,
             };
             if page.version.is_empty() {
                 return Err(SourceError::malformed(format!("{}: list page {page_number} has no version", self.name())));
@@ -437,7 +439,8 @@ where
         Metrics::inc(&self.metrics().watches);
         let stream = tokio::select! {
             _ = cancel.cancelled() => return WatchEnd::Cancelled,
-            stream = self.r.source.watch(&version, &options) => stream,
+            stream = self.r.source.watch(&version, &options)
+                .instrument(info_span!("watch", source = self.name(), version = version.as_str())) => stream,
         };
         match stream {
             Ok(stream) => self.consume(stream, cancel).await,
@@ -454,7 +457,8 @@ where
         let stream = tokio::select! {
             _ = cancel.cancelled() => return WatchEnd::Cancelled,
             // After the source said the last version is unavailable, ask for the newest state.
-            stream = self.r.source.watch_list(if self.consistent { None } else { self.version.as_ref() }, &options) => stream,
+            stream = self.r.source.watch_list(if self.consistent { None } else { self.version.as_ref() }, &options)
+                .instrument(info_span!("watch_list", source = self.name(), version = self.version.as_deref())) => stream,
         };
         let mut stream = match stream {
             Ok(stream) => stream,
