@@ -4,7 +4,7 @@
 //! for: a store or queue records only once it has a name (like client-go, whose work queues
 //! record only when named), and a named one costs a branch per update while no recorder is
 //! installed. Series are registered when the name is given, so install the recorder first.
-//! Every series carries the label [`LABEL_NAME`](informer_core::telemetry::LABEL_NAME). The
+//! Every series carries the label [`LABEL_NAME`]. The
 //! one table of every metric name is in the `informer` crate's `telemetry` module.
 //!
 //! | who | named by |
