@@ -17,11 +17,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use informer_core::{CancellationToken, Reflector, ReflectorConfig, Store};
-use informer_kube::k8s_openapi::api::core::v1::Pod;
-use informer_kube::kube::Client;
-use informer_kube::{KubeSource, key_fn};
-use informer_stores::{Cache, Filter, IndexFn, Indexer, Indexers, StoreExt, Tee, Transform, Undelta};
+use informer::kube::k8s_openapi::api::core::v1::Pod;
+use informer::kube::kube::Client;
+use informer::kube::{KubeSource, key_fn};
+use informer::{
+    Cache, CancellationToken, Filter, IndexFn, Indexer, Indexers, Reflector, ReflectorConfig, Store, StoreExt, Tee,
+    Transform, Undelta,
+};
 
 /// The stack's shape, spelled out by its type: `StoreExt` builds it fluently.
 type Stack<S, P, U> = Tee<Tee<Transform<Arc<Cache<Pod>>, S>, Filter<Arc<Indexer<Pod>>, P>>, Undelta<Pod, U>>;
@@ -103,7 +105,7 @@ pub async fn run(client: Client, watch_for: Duration) -> Result<Outcome, Box<dyn
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let client = informer_kube::default_client().await?;
+    let client = informer::kube::default_client().await?;
     let outcome = run(client, Duration::ZERO).await?;
     println!("{} pods cached without managedFields; undelta pushed {} times", outcome.all, outcome.pushes);
     for (node, n) in &outcome.frontend_per_node {
@@ -135,7 +137,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         server.write_kubeconfig(&kubeconfig).unwrap();
-        let client = informer_kube::client_from_kubeconfig(&kubeconfig, None).await.unwrap();
+        let client = informer::kube::client_from_kubeconfig(&kubeconfig, None).await.unwrap();
         let outcome = run(client, Duration::from_millis(50)).await.unwrap();
 
         assert_eq!(outcome.all, total);

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! An [`Informer`] lists the prefix in pages at one revision, then watches it; the local
-//! [`Cache`](informer_stores::Cache) always holds the prefix's current keys, and a subscriber
+//! [`Cache`](informer::Cache) always holds the prefix's current keys, and a subscriber
 //! prints each change (`ADDED`, `UPDATED`, `DELETED`) with the key's revision. Stop it with
 //! Ctrl-C; it prints the number of keys mirrored.
 
@@ -13,9 +13,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use informer_core::{CancellationToken, KeyFn, Store};
-use informer_etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, TextCodec};
-use informer_stores::{Event, Informer, InformerConfig};
+use informer::etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, TextCodec};
+use informer::{CancellationToken, Event, Informer, InformerConfig, KeyFn, Store};
 
 type Kv = EtcdKeyValue<String>;
 
@@ -77,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use informer_etcd::etcd_client::{Client, GetOptions};
+    use informer::etcd::etcd_client::{Client, GetOptions};
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]

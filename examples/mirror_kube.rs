@@ -14,11 +14,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use informer_core::{CancellationToken, Reflector, ReflectorConfig};
-use informer_kube::k8s_openapi::api::core::v1::Pod;
-use informer_kube::kube::Client;
-use informer_kube::{KubeSource, key_fn};
-use informer_stores::{IndexFn, Indexer, Indexers};
+use informer::kube::k8s_openapi::api::core::v1::Pod;
+use informer::kube::kube::Client;
+use informer::kube::{KubeSource, key_fn};
+use informer::{CancellationToken, IndexFn, Indexer, Indexers, Reflector, ReflectorConfig};
 
 /// Unscheduled pods are indexed under this node name.
 pub const UNSCHEDULED: &str = "<unscheduled>";
@@ -60,7 +59,7 @@ pub async fn pods_per_node(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let namespace = std::env::args().nth(1);
-    let client = informer_kube::default_client().await?;
+    let client = informer::kube::default_client().await?;
     let per_node = pods_per_node(client, namespace.as_deref(), Duration::ZERO).await?;
     for (node, pods) in &per_node {
         println!("{node}: {} pods", pods.len());
@@ -96,7 +95,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         server.write_kubeconfig(&kubeconfig).unwrap();
-        let client = informer_kube::client_from_kubeconfig(&kubeconfig, None).await.unwrap();
+        let client = informer::kube::client_from_kubeconfig(&kubeconfig, None).await.unwrap();
         let per_node = pods_per_node(client, None, Duration::from_millis(100)).await.unwrap();
         assert_eq!(per_node, expected);
         assert_eq!(per_node.len(), 5);

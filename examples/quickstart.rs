@@ -14,10 +14,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use informer_core::{CancellationToken, KeyFn, Reflector, ReflectorConfig, Store};
-use informer_memory::demo::{self, DemoPod};
-use informer_memory::{MemoryObject, MemorySource};
-use informer_stores::{IndexFn, Indexer, Indexers};
+use informer::memory::demo::{self, DemoPod};
+use informer::memory::{MemoryObject, MemorySource};
+use informer::{CancellationToken, IndexFn, Indexer, Indexers, KeyFn, Reflector, ReflectorConfig, Store};
 
 type Pod = MemoryObject<DemoPod>;
 

@@ -29,10 +29,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use informer_core::{CancellationToken, KeyFn, Reflector, ReflectorConfig};
-use informer_memory::demo::DemoPod;
-use informer_memory::{MemoryObject, MemorySource};
-use informer_stores::{Delta, DeltaFifo, Popped, WorkQueue};
+use informer::memory::demo::DemoPod;
+use informer::memory::{MemoryObject, MemorySource};
+use informer::{CancellationToken, Delta, DeltaFifo, KeyFn, Popped, Reflector, ReflectorConfig, WorkQueue};
 
 type Pod = MemoryObject<DemoPod>;
 

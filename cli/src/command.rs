@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use informer_core::{BackoffConfig, ReflectorConfig};
 
-use crate::args::{Cli, Command, MirrorArgs};
+use crate::args::{Cli, Command, LogFormat, MirrorArgs};
 use crate::mirror::{MirrorError, MirrorOptions};
 use crate::output::OutputWriter;
 
 /// Runs the command line `cli` and returns the process exit code (0, 1 or 2).
 pub fn run(cli: Cli) -> ExitCode {
-    init_tracing();
+    init_tracing(cli.log_format);
     let Command::Mirror(args) = cli.command;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -76,14 +76,15 @@ pub fn mirror_options(args: &MirrorArgs) -> MirrorOptions {
 }
 
 /// Logs to stderr, filtered by `RUST_LOG`; by default `info`, or `warn` when stderr is a
-/// terminal (the progress display says what info logs would).
-fn init_tracing() {
+/// terminal (the progress display says what info logs would). `json` writes one object per
+/// line with the current span (the reflector's `list` / `watch`) and its parents.
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let default = if std::io::stderr().is_terminal() { "warn" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
+    };
 }

@@ -179,38 +179,59 @@ fn snapshot_follows_changes_at_the_interval() {
     assert!(wait_timeout(&mut child, Duration::from_secs(10)).success());
 }
 
-#[test]
-fn metrics_endpoint_serves_every_documented_metric() {
+/// One sample of a scrape: the value of `metric` whose labels include every pair in `labels`.
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape.samples.iter().find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).map(
+        |s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{metric}: unexpected value {other:?}"),
+        },
+    )
+}
+
+#[tokio::test]
+async fn metrics_endpoint_serves_the_library_metrics_in_prometheus_text_format() {
     let addr = common::free_addr();
-    let mut child = informer(&["mirror", "memory://demo?objects=30&rate=200", "--metrics", &addr])
+    let mut child = informer(&["mirror", "memory://demo?objects=30&rate=0", "--page-size", "10", "--metrics", &addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let body = loop {
-        let (status, body) = common::http_get_retry(&addr, "/metrics");
-        assert!(status.contains("200"), "{status}");
-        if body.contains("informer_synced 1") && !body.contains("informer_watch_events_total{type=\"MODIFIED\"} 0") {
-            break body;
+    // reqwest is built with rustls but no provider in this workspace; plain HTTP still needs one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let scrape = loop {
+        if let Ok(response) = client.get(format!("http://{addr}/metrics")).send().await {
+            assert!(response.status().is_success(), "{}", response.status());
+            let body = response.text().await.unwrap();
+            let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+            if sample(&scrape, "informer_reflector_synced", &[]) == Some(1.0) {
+                break scrape;
+            }
         }
-        assert!(Instant::now() < deadline, "never synced with events:\n{body}");
-        std::thread::sleep(Duration::from_millis(50));
+        assert!(Instant::now() < deadline, "never synced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    for name in [
-        "informer_list_requests_total",
-        "informer_watch_requests_total",
-        "informer_watch_events_total",
-        "informer_relists_total",
-        "informer_errors_total",
-        "informer_store_objects",
-        "informer_synced",
-    ] {
-        assert!(body.contains(&format!("# HELP {name} ")) && body.contains(&format!("# TYPE {name} ")), "{name}");
-    }
-    assert!(body.contains("informer_list_requests_total 1\n"), "{body}");
-    let (status, _) = common::http_get(&addr, "/nope").unwrap();
-    assert!(status.contains("404"), "{status}");
+    let name = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "informer_reflector_lists_total")
+        .and_then(|s| s.labels.get("name").map(str::to_string))
+        .expect("the reflector's series carry a name label");
+    let labels = [("name", name.as_str())];
+    assert_eq!(sample(&scrape, "informer_reflector_lists_total", &labels), Some(1.0), "one list");
+    assert_eq!(sample(&scrape, "informer_reflector_list_pages_total", &labels), Some(3.0), "30 objects, pages of 10");
+    assert_eq!(sample(&scrape, "informer_reflector_relists_total", &labels), Some(0.0));
+    assert_eq!(sample(&scrape, "informer_store_objects", &labels), Some(30.0), "the demo keeps 30 objects");
+    assert!(sample(&scrape, "informer_reflector_watches_total", &labels).is_some_and(|w| w >= 1.0));
+    assert_eq!(sample(&scrape, "informer_reflector_events_total", &[("type", "added"), labels[0]]), Some(0.0));
+    assert!(
+        scrape.samples.iter().any(|s| s.metric.starts_with("informer_reflector_list_duration_seconds")),
+        "the list duration histogram or summary is exported"
+    );
     sigterm(&child);
     assert!(wait_timeout(&mut child, Duration::from_secs(10)).success());
 }
@@ -269,4 +290,21 @@ fn logs_go_to_stderr_when_it_is_not_a_terminal_and_rust_log_filters_them() {
     let quiet =
         informer(&["mirror", "memory://demo?objects=5&rate=0", "--once"]).env("RUST_LOG", "error").output().unwrap();
     assert!(quiet.status.success() && quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let out = informer(&["--log-format", "json", "mirror", "memory://demo?objects=5&rate=0", "--once"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let listed = lines.iter().find(|l| l["fields"]["message"] == "listed").expect("a `listed` log line");
+    assert_eq!(listed["fields"]["objects"], 5, "{listed}");
+    assert_eq!(listed["level"], "INFO");
 }

@@ -16,12 +16,14 @@
 //!   an [`ErrorKind`] that separates *expired* from *transient*;
 //! * the store side: the [`Store`] trait and its contract;
 //! * the [`Reflector`] with its [`ReflectorConfig`], [`Backoff`], and a [`ReflectorHandle`]
-//!   for readiness, the last synced version and counters ([`MetricsSnapshot`]).
+//!   for readiness, the last synced version and counters ([`MetricsSnapshot`]);
+//! * the names of the metrics a reflector records through the `metrics` facade: [`telemetry`].
 
 pub mod key;
 pub mod reflector;
 pub mod source;
 pub mod store;
+pub mod telemetry;
 
 pub use key::{KeyError, KeyFn, Keyed, ObjectKey, Version};
 pub use reflector::{

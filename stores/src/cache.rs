@@ -13,7 +13,10 @@
 use std::sync::Arc;
 
 use informer_core::{Change, KeyFn, ObjectKey, Store, StoreError, Version};
+use metrics::Gauge;
 use parking_lot::RwLock;
+
+use crate::telemetry::{self, STORE_OBJECTS};
 
 /// The hash map every store of this crate uses (hashbrown with foldhash).
 pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V>;
@@ -58,12 +61,23 @@ pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V>;
 pub struct Cache<T> {
     key_fn: KeyFn<T>,
     items: RwLock<FastMap<ObjectKey, Arc<T>>>,
+    /// `informer_store_objects`, once named; a no-op handle before.
+    objects: Gauge,
 }
 
 impl<T> Cache<T> {
     /// An empty cache that keys objects with `key_fn`.
     pub fn new(key_fn: KeyFn<T>) -> Self {
-        Self { key_fn, items: RwLock::new(FastMap::default()) }
+        Self { key_fn, items: RwLock::new(FastMap::default()), objects: Gauge::noop() }
+    }
+
+    /// Names the cache in its metrics ([`telemetry`]): from now on it records
+    /// `informer_store_objects{name}`.
+    #[must_use]
+    pub fn with_name(self, name: &str) -> Self {
+        let objects = telemetry::gauge(STORE_OBJECTS, name);
+        objects.set(self.len() as f64);
+        Self { objects, ..self }
     }
 
     /// The number of objects held.
@@ -83,7 +97,9 @@ impl<T> Cache<T> {
 
     fn set(&self, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.key_fn.key(&object)?;
-        self.items.write().insert(key, object);
+        let mut items = self.items.write();
+        items.insert(key, object);
+        self.objects.set(items.len() as f64);
         Ok(())
     }
 }
@@ -107,7 +123,9 @@ impl<T: Send + Sync + 'static> Store for Cache<T> {
 
     fn delete(&self, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.key_fn.key(&object)?;
-        self.items.write().remove(&key);
+        let mut items = self.items.write();
+        items.remove(&key);
+        self.objects.set(items.len() as f64);
         Ok(())
     }
 
@@ -142,7 +160,10 @@ impl<T: Send + Sync + 'static> Store for Cache<T> {
             }
         }
         // Swap under the lock, drop the old map after releasing it.
-        let old = std::mem::replace(&mut *self.items.write(), map);
+        let mut guard = self.items.write();
+        let old = std::mem::replace(&mut *guard, map);
+        self.objects.set(guard.len() as f64);
+        drop(guard);
         drop(old);
         first_error.map_or(Ok(()), Err)
     }
@@ -164,6 +185,7 @@ impl<T: Send + Sync + 'static> Store for Cache<T> {
                 };
                 old.extend(previous);
             }
+            self.objects.set(items.len() as f64);
         }
         drop(old);
         first_error.map_or(Ok(()), Err)

@@ -9,7 +9,8 @@
 //! * [`Undelta`]: pushes the complete state on every change;
 //! * store stacks: [`Tee`], [`Transform`], [`Filter`], composed by type;
 //! * [`Informer`]: reflector → delta FIFO → indexer → event handlers;
-//! * [`WorkQueue`]: a rate-limited, de-duplicating work queue for controllers and schedulers.
+//! * [`WorkQueue`]: a rate-limited, de-duplicating work queue for controllers and schedulers;
+//! * the names of the metrics stores and queues record once named: [`telemetry`].
 
 pub mod cache;
 pub mod delta_fifo;
@@ -17,6 +18,7 @@ pub mod fifo;
 pub mod indexer;
 pub mod informer;
 pub mod stack;
+pub mod telemetry;
 pub mod undelta;
 pub mod workqueue;
 

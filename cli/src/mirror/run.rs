@@ -7,11 +7,10 @@ use std::sync::Arc;
 use informer_core::{CancellationToken, ListerWatcher, Reflector, ReflectorError, ReflectorHandle};
 use serde_json::json;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::{CountingSource, JsonIndex, ListProgress, MirrorError, MirrorOptions, MirrorStore, ObjectAdapter};
-use crate::metrics::{self, MetricsView};
+use crate::metrics;
 use crate::output::Output;
 use crate::progress::SyncProgress;
 use crate::snapshot;
@@ -76,6 +75,8 @@ pub async fn run_mirror<L: ListerWatcher>(
     let forward = index.as_ref().map(|i| i.store());
     let resumed = if options.resume { load_resume(&adapter, options)? } else { None };
     let store = Arc::new(MirrorStore::new(adapter, forward, options.events.then(|| output.clone())));
+    // The recorder first: the reflector registers its series when it is built.
+    start_metrics(options, &source.describe(), &store)?;
     let mut reflector =
         Reflector::new(CountingSource::new(source, Arc::clone(&counts)), Arc::clone(&store), options.reflector.clone());
     if let Some((items, version)) = resumed {
@@ -86,8 +87,6 @@ pub async fn run_mirror<L: ListerWatcher>(
     }
     let handle = reflector.handle();
     store.set_event_versions(Arc::clone(&counts));
-    let metrics_task = start_metrics(options, &handle, &store).await?;
-    let _metrics_guard = AbortOnDrop(metrics_task);
 
     let cancel = CancellationToken::new();
     let mut reflector_task = tokio::spawn(reflector.run(cancel.clone()));
@@ -199,16 +198,6 @@ fn load_resume<T>(adapter: &ObjectAdapter<T>, options: &MirrorOptions) -> Result
     Ok(Some((read.items, version)))
 }
 
-struct AbortOnDrop(Option<JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-        }
-    }
-}
-
 fn finish_reflector(result: Result<Result<(), ReflectorError>, tokio::task::JoinError>) -> Result<(), MirrorError> {
     match result {
         Ok(Ok(())) => Ok(()),
@@ -217,23 +206,16 @@ fn finish_reflector(result: Result<Result<(), ReflectorError>, tokio::task::Join
     }
 }
 
-async fn start_metrics<T: Send + Sync + 'static>(
+fn start_metrics<T: Send + Sync + 'static>(
     options: &MirrorOptions,
-    handle: &ReflectorHandle,
-    store: &Arc<MirrorStore<T>>,
-) -> Result<Option<JoinHandle<()>>, MirrorError> {
-    let Some(addr) = options.metrics else { return Ok(None) };
-    let listener = metrics::bind(addr)
-        .await
-        .map_err(|e| MirrorError::Usage(format!("--metrics {addr}: cannot listen on {addr}: {e}")))?;
-    info!(addr = %listener.local_addr().unwrap_or(addr), "serving metrics at /metrics");
-    let (handle, store) = (handle.clone(), Arc::clone(store));
-    let view = Arc::new(move || MetricsView {
-        reflector: handle.metrics(),
-        objects: store.len(),
-        synced: handle.has_synced(),
-    });
-    Ok(Some(tokio::spawn(metrics::serve(listener, view))))
+    name: &str,
+    store: &MirrorStore<T>,
+) -> Result<(), MirrorError> {
+    let Some(addr) = options.metrics else { return Ok(()) };
+    metrics::install(addr).map_err(|e| MirrorError::Usage(format!("--metrics {addr}: {e}")))?;
+    info!(%addr, "serving metrics at /metrics");
+    store.record_objects(name);
+    Ok(())
 }
 
 fn answer_queries<T: Send + Sync + 'static>(

@@ -26,6 +26,8 @@ pub struct MirrorStore<T> {
     changed: Notify,
     replaces: AtomicU64,
     event_versions: OnceLock<Arc<ListProgress>>,
+    /// `informer_store_objects`, once `--metrics` asked for it.
+    objects_gauge: OnceLock<metrics::Gauge>,
 }
 
 impl<T> std::fmt::Debug for MirrorStore<T> {
@@ -47,7 +49,15 @@ impl<T: Send + Sync + 'static> MirrorStore<T> {
             changed: Notify::new(),
             replaces: AtomicU64::new(0),
             event_versions: OnceLock::new(),
+            objects_gauge: OnceLock::new(),
         }
+    }
+
+    /// Records the number of objects mirrored as `informer_store_objects{name}` from now on.
+    pub fn record_objects(&self, name: &str) {
+        let gauge = metrics::gauge!(informer_stores::telemetry::STORE_OBJECTS, "name" => name.to_string());
+        gauge.set(self.len() as f64);
+        let _ = self.objects_gauge.set(gauge);
     }
 
     /// Reads the version of the watch event being applied from `progress` (the source wrapper
@@ -96,6 +106,9 @@ impl<T: Send + Sync + 'static> MirrorStore<T> {
     }
 
     fn mark_changed(&self) {
+        if let Some(gauge) = self.objects_gauge.get() {
+            gauge.set(self.len() as f64);
+        }
         self.changes.fetch_add(1, Ordering::AcqRel);
         self.changed.notify_waiters();
     }

@@ -5,6 +5,10 @@
 //! retry together). If the previous failure is older than `reset_after`, the sequence starts
 //! over, so a long-healthy connection that drops once retries quickly (client-go's
 //! `NewExponentialBackoffManager(800ms, 30s, 2m, 2.0, 1.0)`).
+//!
+//! Written here rather than taken from `backoff` (unmaintained) or `backon`: neither resets
+//! after a healthy period measured from the last failure, the reflector needs a seedable
+//! jitter for reproducible tests, and core keeps its dependencies to tokio, futures and serde.
 
 use std::time::{Duration, Instant};
 

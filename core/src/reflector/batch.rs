@@ -138,6 +138,9 @@ where
                 Change::Deleted(_) => &self.metrics().deleted,
             });
         }
+        if !changes.is_empty() {
+            self.metrics().events_applied();
+        }
         let count = changes.len();
         if let Err(err) = store.apply_batch(&version, changes) {
             Metrics::inc(&self.metrics().store_errors);

@@ -52,6 +52,9 @@ pub struct ReflectorConfig {
     pub min_watch_duration: Duration,
     /// Seed for the jitter (tests); `None` seeds randomly.
     pub seed: Option<u64>,
+    /// The `name` label of the reflector's metrics ([`crate::telemetry`]); `None` uses the
+    /// source's [`describe`](crate::ListerWatcher::describe).
+    pub name: Option<String>,
 }
 
 impl Default for ReflectorConfig {
@@ -66,6 +69,7 @@ impl Default for ReflectorConfig {
             consistent_first_list: false,
             min_watch_duration: Duration::from_secs(1),
             seed: None,
+            name: None,
         }
     }
 }
@@ -124,6 +128,14 @@ impl ReflectorConfig {
     #[must_use]
     pub fn with_min_watch_duration(mut self, duration: Duration) -> Self {
         self.min_watch_duration = duration;
+        self
+    }
+
+    /// Names the reflector in its metrics (the `name` label); the default is the source's
+    /// description.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 

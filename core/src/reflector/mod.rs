@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use backoff::{Backoff, BackoffConfig};
 pub use config::{InitialList, ReflectorConfig};
@@ -177,9 +177,10 @@ where
     /// A reflector that mirrors `source` into `store`.
     pub fn new(source: L, store: S, config: ReflectorConfig) -> Self {
         let (state, _) = tokio::sync::watch::channel(Phase::NotSynced);
+        let name = source.describe();
         let shared = Arc::new(Shared {
-            name: source.describe(),
-            metrics: Metrics::default(),
+            metrics: Metrics::new(config.name.as_deref().unwrap_or(&name)),
+            name,
             last_version: Mutex::new(None),
             state,
         });
@@ -288,7 +289,7 @@ where
     /// Handles a source error: relist on expiry, back off otherwise. Returns `Ok(false)` if
     /// cancelled while waiting.
     async fn handle_error(&mut self, err: SourceError, cancel: &CancellationToken) -> Result<bool, ReflectorError> {
-        Metrics::inc(&self.metrics().errors);
+        self.metrics().source_error(err.kind());
         match err.kind() {
             ErrorKind::Expired if !(self.need_list && self.consistent) => {
                 info!(source = self.name(), error = %err, "version expired; listing again");
@@ -366,6 +367,7 @@ where
         self.last_resync = Instant::now();
         self.need_list = false;
         self.consistent = false;
+        self.metrics().listed();
         info!(source = self.name(), %version, objects = count, "listed");
         self.set_version(version);
         self.r.shared.state.send_if_modified(|p| {
@@ -377,7 +379,7 @@ where
 
     /// One complete paged list. `Ok(true)`: listed; `Ok(false)`: cancelled.
     async fn list(&mut self, cancel: &CancellationToken) -> Result<bool, SourceError> {
-        Metrics::inc(&self.metrics().lists);
+        self.metrics().list_started();
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         let mut list_version: Option<Version> = None;
@@ -389,7 +391,9 @@ where
             Metrics::inc(&self.metrics().list_pages);
             let page = tokio::select! {
                 _ = cancel.cancelled() => return Ok(false),
-                page = self.r.source.list(&options) => page?,
+                page = self.r.source.list(&options).instrument(info_span!(
+                    "list", source = self.name(), version = self.version.as_deref(), page = page_number
+                )) => page?,
             };
             if page.version.is_empty() {
                 return Err(SourceError::malformed(format!("{}: list page {page_number} has no version", self.name())));
@@ -435,7 +439,8 @@ where
         Metrics::inc(&self.metrics().watches);
         let stream = tokio::select! {
             _ = cancel.cancelled() => return WatchEnd::Cancelled,
-            stream = self.r.source.watch(&version, &options) => stream,
+            stream = self.r.source.watch(&version, &options)
+                .instrument(info_span!("watch", source = self.name(), version = version.as_str())) => stream,
         };
         match stream {
             Ok(stream) => self.consume(stream, cancel).await,
@@ -446,13 +451,14 @@ where
     /// A streaming list: buffer the initial `Added` events until the end bookmark, replace the
     /// store with them, then go on with the same stream as an ordinary watch.
     async fn stream_list(&mut self, cancel: &CancellationToken) -> WatchEnd {
-        Metrics::inc(&self.metrics().lists);
+        self.metrics().list_started();
         Metrics::inc(&self.metrics().watches);
         let options = self.watch_options();
         let stream = tokio::select! {
             _ = cancel.cancelled() => return WatchEnd::Cancelled,
             // After the source said the last version is unavailable, ask for the newest state.
-            stream = self.r.source.watch_list(if self.consistent { None } else { self.version.as_ref() }, &options) => stream,
+            stream = self.r.source.watch_list(if self.consistent { None } else { self.version.as_ref() }, &options)
+                .instrument(info_span!("watch_list", source = self.name(), version = self.version.as_deref())) => stream,
         };
         let mut stream = match stream {
             Ok(stream) => stream,

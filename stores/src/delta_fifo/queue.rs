@@ -6,12 +6,14 @@ use hashbrown::hash_map;
 use std::sync::Arc;
 
 use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
+use metrics::{Counter, Gauge};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
 use super::wake::Wakers;
 use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, QueueStats, ReplacedAll};
 use crate::cache::FastMap;
+use crate::telemetry::{self, QUEUE_ADDS, QUEUE_DEPTH};
 
 /// A queue of per-key change lists (client-go's `DeltaFIFO`); see the [module docs](super).
 ///
@@ -86,6 +88,9 @@ pub struct DeltaFifo<T, K = Arc<dyn Store<Object = T>>> {
     pub(super) state: Mutex<State<T>>,
     pub(super) wakers: Wakers,
     synced: watch::Sender<SyncPhase>,
+    /// `informer_queue_depth` and `informer_queue_adds_total`, labelled with the queue's name.
+    depth: Gauge,
+    adds: Counter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +182,10 @@ where
             closed: false,
             stats: QueueStats::default(),
         };
-        Self { key_fn, known, options, state: Mutex::new(state), wakers: Wakers::default(), synced }
+        let depth = telemetry::gauge(QUEUE_DEPTH, &options.name);
+        let adds = telemetry::counter(QUEUE_ADDS, &options.name);
+        depth.set(0.0);
+        Self { key_fn, known, options, state: Mutex::new(state), wakers: Wakers::default(), synced, depth, adds }
     }
 
     /// The known-objects store, if any.
@@ -311,6 +319,7 @@ where
             return None;
         }
         let entry = state.queue.remove(index)?;
+        self.depth.set(state.queue.len() as f64);
         let initial = index < state.initial_queued;
         if initial {
             state.initial_queued -= 1;
@@ -423,10 +432,12 @@ where
                 deltas.push(delta);
                 entry.insert(deltas);
                 state.queue.push_back(Entry::Key(key));
+                self.depth.set(state.queue.len() as f64);
                 self.wakers.wake_one();
             }
         }
         state.stats.changes += 1;
+        self.adds.increment(1);
         Ok(())
     }
 
@@ -455,6 +466,8 @@ where
         state.queue.push_back(Entry::Replaced(ReplacedAll { items, version, initial }));
         state.replace_queued = true;
         state.stats.changes += 1;
+        self.adds.increment(1);
+        self.depth.set(state.queue.len() as f64);
         self.publish_synced(&state);
         drop(state);
         self.wakers.wake_one();

@@ -1,6 +1,7 @@
 //! One index: index value → set of object keys, kept in step with the items.
 
 use informer_core::ObjectKey;
+use metrics::Gauge;
 
 use super::IndexFn;
 use crate::cache::FastMap;
@@ -14,11 +15,13 @@ pub(crate) struct Index<T> {
     pub(crate) func: IndexFn<T>,
     /// Never holds an empty set: a value whose last key leaves is removed.
     pub(crate) values: FastMap<Box<str>, KeySet>,
+    /// `informer_store_index_values` once the indexer is named; a no-op handle before.
+    pub(crate) size: Gauge,
 }
 
 impl<T> Index<T> {
-    pub(crate) fn new(name: String, func: IndexFn<T>) -> Self {
-        Self { name, func, values: FastMap::default() }
+    pub(crate) fn new(name: String, func: IndexFn<T>, size: Gauge) -> Self {
+        Self { name, func, values: FastMap::default(), size }
     }
 
     /// Moves `key` from the values of `old` to the values of `new` (either may be absent).

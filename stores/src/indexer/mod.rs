@@ -20,9 +20,11 @@ mod tests;
 use std::sync::Arc;
 
 use informer_core::{Change, KeyFn, ObjectKey, Store, StoreError, Version};
+use metrics::Gauge;
 use parking_lot::RwLock;
 
 use crate::cache::{FastMap, keyed_changes};
+use crate::telemetry::{self, STORE_OBJECTS};
 use index::{Index, KeySet};
 pub use index_fn::{IndexFn, IndexValues, Indexers};
 
@@ -91,6 +93,8 @@ pub enum IndexError {
 pub struct Indexer<T> {
     key_fn: KeyFn<T>,
     inner: RwLock<Inner<T>>,
+    /// The metrics `name` and `informer_store_objects`, once named.
+    metrics: Option<(String, Gauge)>,
 }
 
 struct Inner<T> {
@@ -157,8 +161,36 @@ impl<T> Indexer<T> {
 
     /// An indexer with the given indexes.
     pub fn with_indexers(key_fn: KeyFn<T>, indexers: Indexers<T>) -> Self {
-        let indexes = indexers.0.into_iter().map(|(name, f)| Index::new(name, f)).collect();
-        Self { key_fn, inner: RwLock::new(Inner { items: FastMap::default(), indexes }) }
+        let indexes = indexers.0.into_iter().map(|(name, f)| Index::new(name, f, Gauge::noop())).collect();
+        Self { key_fn, inner: RwLock::new(Inner { items: FastMap::default(), indexes }), metrics: None }
+    }
+
+    /// Names the indexer in its metrics ([`telemetry`]): from now on it records
+    /// `informer_store_objects{name}` and `informer_store_index_values{name, index}`.
+    #[must_use]
+    pub fn with_name(mut self, name: &str) -> Self {
+        let inner = self.inner.get_mut();
+        for index in &mut inner.indexes {
+            index.size = telemetry::index_gauge(name, &index.name);
+        }
+        self.metrics = Some((name.to_string(), telemetry::gauge(STORE_OBJECTS, name)));
+        self.record(&self.inner.read());
+        self
+    }
+
+    /// The gauge of a new index: a registered one once named, else a no-op.
+    fn index_gauge(&self, index: &str) -> Gauge {
+        self.metrics.as_ref().map_or_else(Gauge::noop, |(name, _)| telemetry::index_gauge(name, index))
+    }
+
+    /// Sets the gauges from the contents, under the lock that changed them.
+    fn record(&self, inner: &Inner<T>) {
+        if let Some((_, objects)) = &self.metrics {
+            objects.set(inner.items.len() as f64);
+            for index in &inner.indexes {
+                index.size.set(index.values.len() as f64);
+            }
+        }
     }
 
     /// Adds indexes, building them from the objects already stored.
@@ -172,12 +204,14 @@ impl<T> Indexer<T> {
         }
         let Inner { items, indexes } = &mut *inner;
         for (name, func) in indexers.0 {
-            let mut index = Index::new(name, func);
+            let size = self.index_gauge(&name);
+            let mut index = Index::new(name, func, size);
             for (key, object) in items.iter() {
                 index.add(key, object);
             }
             indexes.push(index);
         }
+        self.record(&inner);
         Ok(())
     }
 
@@ -232,7 +266,10 @@ impl<T> Indexer<T> {
 
     fn set(&self, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.key_fn.key(&object)?;
-        let old = self.inner.write().set(key, object);
+        let mut inner = self.inner.write();
+        let old = inner.set(key, object);
+        self.record(&inner);
+        drop(inner);
         // The previous object may be the last reference: free it outside the lock.
         drop(old);
         Ok(())
@@ -260,7 +297,10 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
 
     fn delete(&self, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.key_fn.key(&object)?;
-        let old = self.inner.write().remove(&key);
+        let mut inner = self.inner.write();
+        let old = inner.remove(&key);
+        self.record(&inner);
+        drop(inner);
         // The removed object may be the last reference: free it outside the lock.
         drop(old);
         Ok(())
@@ -297,11 +337,11 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
             }
         }
         // Build the new indexes before taking the write lock: readers keep going meanwhile.
-        let funcs: Vec<(String, IndexFn<T>)> =
-            self.inner.read().indexes.iter().map(|i| (i.name.clone(), i.func.clone())).collect();
+        let funcs: Vec<(String, IndexFn<T>, Gauge)> =
+            self.inner.read().indexes.iter().map(|i| (i.name.clone(), i.func.clone(), i.size.clone())).collect();
         let mut indexes = Vec::with_capacity(funcs.len());
-        for (name, func) in funcs {
-            let mut index = Index::new(name, func);
+        for (name, func, size) in funcs {
+            let mut index = Index::new(name, func, size);
             for (key, object) in &map {
                 index.add(key, object);
             }
@@ -309,20 +349,21 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
         }
         let mut inner = self.inner.write();
         // An index added while we built: build it now, under the lock.
-        let added: Vec<(String, IndexFn<T>)> = inner
+        let added: Vec<(String, IndexFn<T>, Gauge)> = inner
             .indexes
             .iter()
             .filter(|i| !indexes.iter().any(|n| n.name == i.name))
-            .map(|i| (i.name.clone(), i.func.clone()))
+            .map(|i| (i.name.clone(), i.func.clone(), i.size.clone()))
             .collect();
-        for (name, func) in added {
-            let mut index = Index::new(name, func);
+        for (name, func, size) in added {
+            let mut index = Index::new(name, func, size);
             for (key, object) in &map {
                 index.add(key, object);
             }
             indexes.push(index);
         }
         let old = std::mem::replace(&mut *inner, Inner { items: map, indexes });
+        self.record(&inner);
         drop(inner);
         drop(old);
         first_error.map_or(Ok(()), Err)
@@ -343,6 +384,7 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
                     Change::Deleted(_) => inner.remove(&key),
                 });
             }
+            self.record(&inner);
         }
         drop(old);
         first_error.map_or(Ok(()), Err)

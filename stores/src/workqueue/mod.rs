@@ -31,12 +31,13 @@
 //! # }
 //! ```
 
+mod queue_metrics;
 mod rate_limit;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use informer_core::CancellationToken;
@@ -46,6 +47,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use crate::cache::FastMap;
+use queue_metrics::QueueMetrics;
 
 type FastSet<K> = hashbrown::HashSet<K>;
 
@@ -131,6 +133,8 @@ struct State<K> {
     waiting: FastMap<K, Instant>,
     shutting_down: bool,
     stats: WorkQueueStats,
+    /// Set by [`WorkQueue::with_name`].
+    metrics: Option<QueueMetrics<K>>,
 }
 
 /// Counters of a [`WorkQueue`], for metrics.
@@ -200,6 +204,7 @@ where
             waiting: FastMap::default(),
             shutting_down: false,
             stats: WorkQueueStats::default(),
+            metrics: None,
         };
         let inner = Inner {
             state: Mutex::new(state),
@@ -212,6 +217,34 @@ where
         Self { inner: Arc::new(inner) }
     }
 
+    /// Names the queue in its metrics: from now on it records client-go's workqueue series
+    /// (`workqueue_depth`, `workqueue_adds_total`, ... in [`telemetry`](crate::telemetry))
+    /// labelled `name`. An unnamed queue records nothing, as in client-go. Inside a Tokio
+    /// runtime, the unfinished-work gauges are also refreshed every 500 ms until shutdown, so
+    /// a stuck worker shows while nothing else happens.
+    #[must_use]
+    pub fn with_name(self, name: &str) -> Self {
+        self.inner.state.lock().metrics = Some(QueueMetrics::new(name));
+        if let Some(runtime) = tokio::runtime::Handle::try_current().ok().or_else(|| self.inner.runtime.clone()) {
+            let queue: Weak<Inner<K, R>> = Arc::downgrade(&self.inner);
+            let stop = self.inner.timers.clone();
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => {}
+                    }
+                    let Some(inner) = queue.upgrade() else { return };
+                    if let Some(metrics) = &inner.state.lock().metrics {
+                        metrics.update_unfinished(Instant::now());
+                    }
+                }
+            });
+        }
+        self
+    }
+
     /// Queues `key` unless it is already queued (contract 1, 2).
     pub fn add(&self, key: K) {
         let mut state = self.inner.state.lock();
@@ -220,6 +253,10 @@ where
         }
         state.dirty.insert(key.clone());
         state.stats.adds += 1;
+        let depth = state.dirty.len();
+        if let Some(metrics) = &mut state.metrics {
+            metrics.added(&key, depth);
+        }
         if state.processing.contains(&key) {
             return; // queued again by `done`
         }
@@ -240,6 +277,10 @@ where
                 if let Some(key) = state.queue.pop_front() {
                     state.dirty.remove(&key);
                     state.processing.insert(key.clone());
+                    let depth = state.dirty.len();
+                    if let Some(metrics) = &mut state.metrics {
+                        metrics.taken(&key, depth);
+                    }
                     if !state.queue.is_empty() {
                         self.inner.ready.notify_one();
                     }
@@ -258,6 +299,9 @@ where
         let mut state = self.inner.state.lock();
         if !state.processing.remove(key) {
             return;
+        }
+        if let Some(metrics) = &mut state.metrics {
+            metrics.done(key);
         }
         if state.dirty.contains(key) {
             state.queue.push_back(key.clone());
@@ -310,7 +354,12 @@ where
     /// Adds `key` after the rate limiter's delay for it (contract 4).
     pub fn add_rate_limited(&self, key: K) {
         let delay = self.inner.limiter.when(&key);
-        self.inner.state.lock().stats.retries += 1;
+        let mut state = self.inner.state.lock();
+        state.stats.retries += 1;
+        if let Some(metrics) = &state.metrics {
+            metrics.retries.increment(1);
+        }
+        drop(state);
         self.add_after(key, delay);
     }
 

@@ -1,0 +1,71 @@
+//! The names of the metrics this crate's stores and queues record.
+//!
+//! Recording goes through the [`metrics`] facade, so it costs nothing a program did not ask
+//! for: a store or queue records only once it has a name (like client-go, whose work queues
+//! record only when named), and a named one costs a branch per update while no recorder is
+//! installed. Series are registered when the name is given, so install the recorder first.
+//! Every series carries the label [`LABEL_NAME`]. The
+//! one table of every metric name is in the `informer` crate's `telemetry` module.
+//!
+//! | who | named by |
+//! | --- | --- |
+//! | [`Cache`](crate::Cache), [`Indexer`](crate::Indexer) | `with_name` |
+//! | [`DeltaFifo`](crate::DeltaFifo) | [`DeltaFifoOptions::with_name`](crate::DeltaFifoOptions::with_name) (default `DeltaFifo`: always recorded) |
+//! | [`WorkQueue`](crate::WorkQueue) | [`WorkQueue::with_name`](crate::WorkQueue::with_name) |
+
+use informer_core::telemetry::LABEL_NAME;
+use metrics::{Counter, Gauge, Histogram, Label};
+
+/// The label of [`STORE_INDEX_VALUES`]: the index's name.
+pub const LABEL_INDEX: &str = "index";
+
+/// Gauge: objects held by a [`Cache`](crate::Cache) or [`Indexer`](crate::Indexer).
+pub const STORE_OBJECTS: &str = "informer_store_objects";
+/// Gauge: distinct values of one index of an [`Indexer`](crate::Indexer), by [`LABEL_INDEX`].
+pub const STORE_INDEX_VALUES: &str = "informer_store_index_values";
+/// Gauge: keys queued in a [`DeltaFifo`](crate::DeltaFifo) (an atomic replace counts as one).
+pub const QUEUE_DEPTH: &str = "informer_queue_depth";
+/// Counter: changes a [`DeltaFifo`](crate::DeltaFifo) accepted.
+pub const QUEUE_ADDS: &str = "informer_queue_adds_total";
+
+/// Gauge: keys queued in a [`WorkQueue`](crate::WorkQueue), client-go's `workqueue_depth`.
+pub const WORKQUEUE_DEPTH: &str = "workqueue_depth";
+/// Counter: keys added (after de-duplication), client-go's `workqueue_adds_total`.
+pub const WORKQUEUE_ADDS: &str = "workqueue_adds_total";
+/// Histogram: seconds a key waited in the queue before `get` took it.
+pub const WORKQUEUE_QUEUE_DURATION: &str = "workqueue_queue_duration_seconds";
+/// Histogram: seconds from `get` to `done`.
+pub const WORKQUEUE_WORK_DURATION: &str = "workqueue_work_duration_seconds";
+/// Counter: rate-limited adds (retries).
+pub const WORKQUEUE_RETRIES: &str = "workqueue_retries_total";
+/// Gauge: seconds of work in progress not yet `done`, summed over the keys being processed
+/// (updated every 500 ms and at each `get` / `done`): large values mean stuck workers.
+pub const WORKQUEUE_UNFINISHED_WORK: &str = "workqueue_unfinished_work_seconds";
+/// Gauge: seconds the longest-running key has been processed.
+pub const WORKQUEUE_LONGEST_RUNNING: &str = "workqueue_longest_running_processor_seconds";
+
+fn labels(name: &str) -> Vec<Label> {
+    vec![Label::new(LABEL_NAME, name.to_string())]
+}
+
+/// A gauge labelled `name`.
+pub(crate) fn gauge(metric: &'static str, name: &str) -> Gauge {
+    metrics::gauge!(metric, labels(name))
+}
+
+/// A gauge labelled `name` and `index`.
+pub(crate) fn index_gauge(name: &str, index: &str) -> Gauge {
+    let mut labels = labels(name);
+    labels.push(Label::new(LABEL_INDEX, index.to_string()));
+    metrics::gauge!(STORE_INDEX_VALUES, labels)
+}
+
+/// A counter labelled `name`.
+pub(crate) fn counter(metric: &'static str, name: &str) -> Counter {
+    metrics::counter!(metric, labels(name))
+}
+
+/// A histogram labelled `name`.
+pub(crate) fn histogram(metric: &'static str, name: &str) -> Histogram {
+    metrics::histogram!(metric, labels(name))
+}
