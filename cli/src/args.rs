@@ -32,8 +32,13 @@ Warm restarts (--resume --snapshot FILE): the mirror starts from the snapshot's 
 from its version instead of listing; it lists only if the source says that version expired.
 Snapshot files are written with mode 0600 (they may hold secrets).
 
+Failures: a mirror that cannot sync logs why (forbidden, unauthorized, not found, unavailable,
+...) at each attempt and keeps retrying, since credentials rotate and CRDs get installed. With
+--once, a permanent refusal (401, 403, 404, an invalid request) ends the run after 3 attempts.
+
 Exit codes: 0 done, 2 bad arguments, an unreadable SOURCE or destination URL, 1 failure at run
-time after retries, or a destination that refuses writes (the message names it).
+time after retries, a --once run refused 3 times (the message names the reason), or a
+destination that refuses writes (the message names it).
 Logs go to stderr; RUST_LOG sets their level (e.g. RUST_LOG=debug).";
 
 /// `informer`: keep a local, always-current mirror of a remote collection.

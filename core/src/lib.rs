@@ -19,13 +19,16 @@
 //!   for readiness, the last synced version and counters ([`MetricsSnapshot`]).
 
 pub mod key;
+pub mod reason;
 pub mod reflector;
 pub mod source;
 pub mod store;
 
 pub use key::{KeyError, KeyFn, Keyed, ObjectKey, Version};
+pub use reason::SyncFailureKind;
 pub use reflector::{
     Backoff, BackoffConfig, InitialList, MetricsSnapshot, Reflector, ReflectorConfig, ReflectorError, ReflectorHandle,
+    SyncFailure, SyncState,
 };
 pub use source::{
     Bookmark, ErrorKind, ListOptions, ListPage, ListerWatcher, SourceError, WatchEvent, WatchOptions, WatchStream,

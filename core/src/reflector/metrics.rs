@@ -17,6 +17,7 @@ pub(crate) struct Metrics {
     pub(crate) errors: AtomicU64,
     pub(crate) store_errors: AtomicU64,
     pub(crate) resyncs: AtomicU64,
+    pub(crate) store_repairs: AtomicU64,
 }
 
 impl Metrics {
@@ -38,6 +39,7 @@ impl Metrics {
             errors: get(&self.errors),
             store_errors: get(&self.store_errors),
             resyncs: get(&self.resyncs),
+            store_repairs: get(&self.store_repairs),
         }
     }
 }
@@ -69,10 +71,12 @@ pub struct MetricsSnapshot {
     pub relists: u64,
     /// Errors from the source (every kind).
     pub errors: u64,
-    /// Store operations that failed (the event was skipped and logged).
+    /// Store operations that failed (logged, recorded in the sync state, repaired by a relist).
     pub store_errors: u64,
     /// Resyncs performed.
     pub resyncs: u64,
+    /// Relists started to repair a change the store refused.
+    pub store_repairs: u64,
 }
 
 impl MetricsSnapshot {

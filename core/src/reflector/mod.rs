@@ -16,8 +16,11 @@
 //!   than the last version seen"; if the source says that version is unavailable, the next
 //!   attempt is a consistent read. `replace` then removes every key that vanished meanwhile.
 //! * Transient, malformed and permanent errors back off with full jitter ([`Backoff`]).
-//! * A store error on one event is logged, counted and skipped (client-go does the same): the
-//!   source is not at fault and retrying would not help.
+//! * A store error on one event is logged, counted, recorded in the [`SyncState`] as
+//!   [`SyncFailureKind::StoreRefused`](crate::SyncFailureKind::StoreRefused), and repaired: the
+//!   reflector applies the events already ready, then lists again (the policy is part of the
+//!   [`Store`] contract). The sync state and [`ReflectorHandle::sync_state`] say why the mirror
+//!   is not current while anything fails.
 //! * Each version's events reach the store as one [`Store::apply_batch`], after the store said
 //!   it is ready ([`Store::poll_ready`]); see the `batch` module for where a batch ends.
 //! * [`Reflector::resume_from`] starts from a saved state: a watch from its version, no list
@@ -53,6 +56,7 @@ mod batch;
 mod config;
 mod metrics;
 mod resume;
+mod sync_state;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,6 +69,8 @@ pub use backoff::{Backoff, BackoffConfig};
 pub use config::{InitialList, ReflectorConfig};
 use metrics::Metrics;
 pub use metrics::MetricsSnapshot;
+use sync_state::SyncTracker;
+pub use sync_state::{SyncFailure, SyncState};
 
 use crate::key::Version;
 use crate::source::{ErrorKind, ListOptions, ListerWatcher, SourceError, WatchEvent, WatchOptions, WatchStream};
@@ -94,6 +100,7 @@ struct Shared {
     metrics: Metrics,
     last_version: Mutex<Option<Version>>,
     state: tokio::sync::watch::Sender<Phase>,
+    sync: SyncTracker,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +174,8 @@ enum WatchEnd {
         events: u64,
     },
     Failed(SourceError),
+    /// The store refused a change: relist to repair it (see the `Store` contract).
+    Repair,
 }
 
 impl<L, S> Reflector<L, S>
@@ -182,6 +191,7 @@ where
             metrics: Metrics::default(),
             last_version: Mutex::new(None),
             state,
+            sync: SyncTracker::new(),
         });
         Self { source, store, config, shared, resume: None }
     }
@@ -199,6 +209,7 @@ where
     /// Runs until `cancel` fires (then returns `Ok`) or the retry limit is reached.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), ReflectorError> {
         let result = Runner::new(&self).run(&cancel).await;
+        self.shared.sync.stopped();
         self.shared.state.send_if_modified(|p| {
             if *p == Phase::NotSynced {
                 *p = Phase::StoppedBeforeSync;
@@ -222,6 +233,8 @@ struct Runner<'a, L, S> {
     streaming: bool,
     lists_done: u64,
     last_resync: Instant,
+    /// The store refused a change since the last list: relist once the ready events are in.
+    repair: bool,
 }
 
 impl<'a, L, S> Runner<'a, L, S>
@@ -241,6 +254,7 @@ where
             streaming: r.config.initial_list == InitialList::Streaming,
             lists_done: 0,
             last_resync: Instant::now(),
+            repair: false,
         }
     }
 
@@ -281,6 +295,12 @@ where
                         return Ok(());
                     }
                 }
+                WatchEnd::Repair => {}
+            }
+            if std::mem::take(&mut self.repair) {
+                Metrics::inc(&self.metrics().store_repairs);
+                info!(source = self.name(), "the store refused a change; listing again to repair the mirror");
+                self.need_list = true;
             }
         }
     }
@@ -305,6 +325,7 @@ where
                 Ok(true)
             }
             _ => {
+                let failure = self.r.shared.sync.fail_source(&err);
                 let Some(delay) = self.backoff.next_delay(Instant::now()) else {
                     return Err(ReflectorError::GaveUp {
                         source_name: self.name().to_string(),
@@ -312,7 +333,14 @@ where
                         last: err,
                     });
                 };
-                warn!(source = self.name(), error = %err, retry_in = ?delay, "source error; backing off");
+                warn!(
+                    source = self.name(),
+                    reason = %failure.kind,
+                    attempts = failure.attempts,
+                    error = %err,
+                    retry_in = ?delay,
+                    "source error; not synced; backing off"
+                );
                 Ok(self.sleep(delay, cancel).await)
             }
         }
@@ -355,9 +383,18 @@ where
 
     fn mark_listed(&mut self, items: Vec<Arc<L::Object>>, version: Version) {
         let count = items.len();
-        if let Err(err) = self.r.store.replace(items, version.clone()) {
-            Metrics::inc(&self.metrics().store_errors);
-            warn!(source = self.name(), %version, error = %err, "store rejected part of the list");
+        match self.r.store.replace(items, version.clone()) {
+            Ok(()) => self.r.shared.sync.stored(),
+            Err(err) => {
+                Metrics::inc(&self.metrics().store_errors);
+                // The store holds the rest; a relist would be refused the same way, so the
+                // state says so until a later list or event is accepted.
+                self.r.shared.sync.fail(
+                    crate::reason::SyncFailureKind::StoreRefused,
+                    format!("{}: the store refused part of the list at version {version}: {err}", self.name()),
+                );
+                warn!(source = self.name(), %version, error = %err, "store rejected part of the list");
+            }
         }
         if self.lists_done > 0 {
             Metrics::inc(&self.metrics().relists);
@@ -438,7 +475,10 @@ where
             stream = self.r.source.watch(&version, &options) => stream,
         };
         match stream {
-            Ok(stream) => self.consume(stream, cancel).await,
+            Ok(stream) => {
+                self.r.shared.sync.healthy(self.lists_done > 0);
+                self.consume(stream, cancel).await
+            }
             Err(err) => WatchEnd::Failed(err),
         }
     }
@@ -522,6 +562,9 @@ where
                     events += 1;
                     if let Err(end) = self.apply_ready(event, &mut stream, &mut events, cancel).await {
                         return end;
+                    }
+                    if self.repair {
+                        return WatchEnd::Repair;
                     }
                 }
             }
