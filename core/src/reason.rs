@@ -1,6 +1,6 @@
 //! Why a source failed, in words a person acts on: [`SyncFailureKind`].
 //!
-//! An [`ErrorKind`](crate::ErrorKind) tells the reflector *what to do next* (relist, back off,
+//! An [`ErrorKind`] tells the reflector *what to do next* (relist, back off,
 //! fall back); a [`SyncFailureKind`] tells the *person* reading the sync state *why* the mirror
 //! is not current: "forbidden" asks for an RBAC rule, "unauthorized" for new credentials,
 //! "not found" for a CRD or a path, "unavailable" for patience.

@@ -79,7 +79,17 @@ impl fmt::Display for SyncFailure {
     }
 }
 
-/// Where a reflector stands. See the [module documentation](self) for the transitions.
+/// Where a reflector stands, published by [`ReflectorHandle::subscribe_sync_state`].
+///
+/// * A failed list or watch (not an expired version, which a relist answers, nor an
+///   unsupported streaming list, which falls back) makes it `Failing` with the backend's
+///   reason ([`SourceError::reason`]), the message, since when and how many attempts in a row
+///   failed.
+/// * A list, a streaming list's end bookmark, or a watch that opens again makes it `Synced`
+///   (`NotSynced` if no list ever finished).
+/// * A change the store refused is `Failing` with [`SyncFailureKind::StoreRefused`] until the
+///   repairing relist is stored.
+/// * `Stopped` once [`Reflector::run`](super::Reflector::run) returned.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SyncState {
