@@ -19,16 +19,18 @@
 //!   for readiness, the last synced version and counters ([`MetricsSnapshot`]).
 
 pub mod key;
+pub mod order;
 pub mod reason;
 pub mod reflector;
 pub mod source;
 pub mod store;
 
 pub use key::{KeyError, KeyFn, Keyed, ObjectKey, Version};
+pub use order::{CompareVersions, VersionOrder};
 pub use reason::SyncFailureKind;
 pub use reflector::{
     Backoff, BackoffConfig, InitialList, MetricsSnapshot, Reflector, ReflectorConfig, ReflectorError, ReflectorHandle,
-    SyncFailure, SyncState,
+    SyncFailure, SyncState, VersionWaitError,
 };
 pub use source::{
     Bookmark, ErrorKind, ListOptions, ListPage, ListerWatcher, SourceError, WatchEvent, WatchOptions, WatchStream,

@@ -25,6 +25,7 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 
 use crate::key::Version;
+use crate::order::VersionOrder;
 use crate::reason::SyncFailureKind;
 
 /// Options of one list request (one page).
@@ -390,6 +391,14 @@ pub trait ListerWatcher: Send + Sync + 'static {
     ) -> impl Future<Output = Result<WatchStream<Self::Object>, SourceError>> + Send {
         let _ = (min_version, options);
         async { Err(SourceError::unsupported(format!("{}: streaming lists are not supported", self.describe()))) }
+    }
+
+    /// The order of this source's versions, if it defines one (etcd revisions, Consul
+    /// indexes, Kubernetes resourceVersions since 1.35): it makes
+    /// [`ReflectorHandle::wait_for_version`](crate::ReflectorHandle::wait_for_version) work.
+    /// The default is `None`: versions are opaque and core never compares them.
+    fn version_order(&self) -> Option<VersionOrder> {
+        None
     }
 
     /// A short description of the source for logs and errors, e.g. `etcd 127.0.0.1:2379 /app/`.

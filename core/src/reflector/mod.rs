@@ -57,6 +57,7 @@ mod config;
 mod metrics;
 mod resume;
 mod sync_state;
+mod version_wait;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -71,8 +72,10 @@ use metrics::Metrics;
 pub use metrics::MetricsSnapshot;
 use sync_state::SyncTracker;
 pub use sync_state::{SyncFailure, SyncState};
+pub use version_wait::VersionWaitError;
 
 use crate::key::Version;
+use crate::order::VersionOrder;
 use crate::source::{ErrorKind, ListOptions, ListerWatcher, SourceError, WatchEvent, WatchOptions, WatchStream};
 use crate::store::Store;
 
@@ -101,6 +104,10 @@ struct Shared {
     last_version: Mutex<Option<Version>>,
     state: tokio::sync::watch::Sender<Phase>,
     sync: SyncTracker,
+    /// The newest applied version, for `wait_for_version`.
+    applied: tokio::sync::watch::Sender<Option<Version>>,
+    /// The order the source declared, if any.
+    order: Option<VersionOrder>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +199,8 @@ where
             last_version: Mutex::new(None),
             state,
             sync: SyncTracker::new(),
+            applied: tokio::sync::watch::channel(None).0,
+            order: source.version_order(),
         });
         Self { source, store, config, shared, resume: None }
     }
@@ -378,6 +387,7 @@ where
 
     fn set_version(&mut self, version: Version) {
         *self.r.shared.last_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(version.clone());
+        self.r.shared.applied.send_replace(Some(version.clone()));
         self.version = Some(version);
     }
 
