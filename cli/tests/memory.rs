@@ -182,11 +182,12 @@ fn snapshot_follows_changes_at_the_interval() {
 #[test]
 fn metrics_endpoint_serves_every_documented_metric() {
     let addr = common::free_addr();
-    let mut child = informer(&["mirror", "memory://demo?objects=30&rate=200", "--metrics", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        informer(&["mirror", "memory://demo?objects=30&rate=200", "--initial-list", "list", "--metrics", &addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let body = loop {
         let (status, body) = common::http_get_retry(&addr, "/metrics");

@@ -428,3 +428,86 @@ async fn a_change_the_store_refuses_is_recorded_and_repaired_by_a_relist() {
     handle.wait_synced_for(Duration::from_secs(5)).await.expect("synced again after the repair");
     cancel.cancel();
 }
+
+/// A source whose streaming list sends one object, then nothing: its end bookmark was lost
+/// on the way (kubernetes #140890). Its paged list works.
+struct LostEndBookmark {
+    streams: Arc<Mutex<u32>>,
+}
+
+impl ListerWatcher for LostEndBookmark {
+    type Object = Item;
+
+    async fn list(&self, _: &ListOptions) -> Result<ListPage<Item>, SourceError> {
+        Ok(ListPage { items: vec![item("a", 1), item("b", 1)], version: Version::from("6"), continue_token: None })
+    }
+
+    async fn watch(&self, _: &Version, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+        Ok(Box::pin(stream::pending()))
+    }
+
+    async fn watch_list(&self, _: Option<&Version>, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+        *self.streams.lock().unwrap() += 1;
+        Ok(Box::pin(stream::iter(vec![added("a", 1, "5")]).chain(stream::pending())))
+    }
+
+    fn describe(&self) -> String {
+        "lost-end-bookmark".into()
+    }
+}
+
+#[tokio::test]
+async fn a_streaming_list_without_its_end_bookmark_falls_back_to_a_paged_list_after_the_stall_time() {
+    let streams = Arc::new(Mutex::new(0));
+    let store = Arc::new(MapStore::new(KeyFn::keyed()));
+    let config = ReflectorConfig::default().with_initial_events_stall(Duration::from_millis(50));
+    assert_eq!(config.initial_list, informer_core::InitialList::Auto, "streaming is the default");
+    let reflector = Reflector::new(LostEndBookmark { streams: Arc::clone(&streams) }, Arc::clone(&store), config);
+    let handle = reflector.handle();
+    let cancel = CancellationToken::new();
+    tokio::spawn(reflector.run(cancel.clone()));
+    handle.wait_synced_for(Duration::from_secs(5)).await.expect("synced through the paged list");
+    assert_eq!(keys(&store), ["a", "b"]);
+    assert_eq!(handle.last_synced_version().unwrap(), "6");
+    let m = handle.metrics();
+    assert_eq!((m.stream_fallbacks, m.list_pages, m.errors), (1, 1, 0));
+    assert_eq!(*streams.lock().unwrap(), 1, "one streaming attempt, then paged lists");
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_streaming_list_past_its_total_deadline_falls_back_even_while_objects_arrive() {
+    struct Trickle;
+    impl ListerWatcher for Trickle {
+        type Object = Item;
+        async fn list(&self, _: &ListOptions) -> Result<ListPage<Item>, SourceError> {
+            Ok(ListPage { items: vec![item("z", 1)], version: Version::from("9"), continue_token: None })
+        }
+        async fn watch(&self, _: &Version, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+            Ok(Box::pin(stream::pending()))
+        }
+        async fn watch_list(&self, _: Option<&Version>, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+            // One object every 10 ms, never the end bookmark.
+            let ticks = futures::stream::unfold(0u32, |n| async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Some((added(&format!("t{n}"), 1, "1"), n + 1))
+            });
+            Ok(Box::pin(ticks))
+        }
+        fn describe(&self) -> String {
+            "trickle".into()
+        }
+    }
+    let store = Arc::new(MapStore::new(KeyFn::keyed()));
+    let config = ReflectorConfig::default()
+        .with_initial_list(informer_core::InitialList::Streaming)
+        .with_initial_events_deadline(Some(Duration::from_millis(100)));
+    let reflector = Reflector::new(Trickle, Arc::clone(&store), config);
+    let handle = reflector.handle();
+    let cancel = CancellationToken::new();
+    tokio::spawn(reflector.run(cancel.clone()));
+    handle.wait_synced_for(Duration::from_secs(5)).await.expect("synced through the paged list");
+    assert_eq!(keys(&store), ["z"]);
+    assert_eq!(handle.metrics().stream_fallbacks, 1);
+    cancel.cancel();
+}

@@ -18,6 +18,7 @@ pub(crate) struct Metrics {
     pub(crate) store_errors: AtomicU64,
     pub(crate) resyncs: AtomicU64,
     pub(crate) store_repairs: AtomicU64,
+    pub(crate) stream_fallbacks: AtomicU64,
 }
 
 impl Metrics {
@@ -40,6 +41,7 @@ impl Metrics {
             store_errors: get(&self.store_errors),
             resyncs: get(&self.resyncs),
             store_repairs: get(&self.store_repairs),
+            stream_fallbacks: get(&self.stream_fallbacks),
         }
     }
 }
@@ -77,6 +79,9 @@ pub struct MetricsSnapshot {
     pub resyncs: u64,
     /// Relists started to repair a change the store refused.
     pub store_repairs: u64,
+    /// Streaming lists dropped for a paged list: the source does not support them, or one
+    /// stalled before its end bookmark.
+    pub stream_fallbacks: u64,
 }
 
 impl MetricsSnapshot {

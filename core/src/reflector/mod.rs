@@ -56,6 +56,7 @@ mod batch;
 mod config;
 mod metrics;
 mod resume;
+mod stream_fallback;
 mod sync_state;
 mod version_wait;
 
@@ -70,6 +71,7 @@ pub use backoff::{Backoff, BackoffConfig};
 pub use config::{InitialList, ReflectorConfig};
 use metrics::Metrics;
 pub use metrics::MetricsSnapshot;
+use stream_fallback::Fallback;
 use sync_state::SyncTracker;
 pub use sync_state::{SyncFailure, SyncState};
 pub use version_wait::VersionWaitError;
@@ -183,6 +185,8 @@ enum WatchEnd {
     Failed(SourceError),
     /// The store refused a change: relist to repair it (see the `Store` contract).
     Repair,
+    /// A streaming list stalled and was dropped: list in pages.
+    FellBack,
 }
 
 impl<L, S> Reflector<L, S>
@@ -260,7 +264,7 @@ where
             version: None,
             need_list: true,
             consistent: r.config.consistent_first_list,
-            streaming: r.config.initial_list == InitialList::Streaming,
+            streaming: r.config.initial_list.tries_streaming(),
             lists_done: 0,
             last_resync: Instant::now(),
             repair: false,
@@ -304,7 +308,7 @@ where
                         return Ok(());
                     }
                 }
-                WatchEnd::Repair => {}
+                WatchEnd::Repair | WatchEnd::FellBack => {}
             }
             if std::mem::take(&mut self.repair) {
                 Metrics::inc(&self.metrics().store_repairs);
@@ -317,6 +321,9 @@ where
     /// Handles a source error: relist on expiry, back off otherwise. Returns `Ok(false)` if
     /// cancelled while waiting.
     async fn handle_error(&mut self, err: SourceError, cancel: &CancellationToken) -> Result<bool, ReflectorError> {
+        if err.kind() == ErrorKind::Unsupported && self.streaming && self.need_list {
+            return Ok(self.fall_back_to_list(Fallback::Unsupported(err.to_string())));
+        }
         Metrics::inc(&self.metrics().errors);
         match err.kind() {
             ErrorKind::Expired if !(self.need_list && self.consistent) => {
@@ -326,11 +333,6 @@ where
                     self.consistent = true;
                 }
                 self.need_list = true;
-                Ok(true)
-            }
-            ErrorKind::Unsupported if self.streaming && self.need_list => {
-                info!(source = self.name(), error = %err, "streaming list unsupported; using list + watch");
-                self.streaming = false;
                 Ok(true)
             }
             _ => {
@@ -496,22 +498,37 @@ where
     /// A streaming list: buffer the initial `Added` events until the end bookmark, replace the
     /// store with them, then go on with the same stream as an ordinary watch.
     async fn stream_list(&mut self, cancel: &CancellationToken) -> WatchEnd {
-        Metrics::inc(&self.metrics().lists);
-        Metrics::inc(&self.metrics().watches);
         let options = self.watch_options();
+        let stall = self.r.config.initial_events_stall;
+        let deadline = self.r.config.initial_events_deadline;
+        let deadline_at = deadline.map(|d| tokio::time::Instant::now() + d);
+        let mut items = Vec::new();
+        let stalled = |items: &Vec<_>| Fallback::Stalled { quiet: stall, objects: items.len() };
+        let late = |items: &Vec<_>| Fallback::Deadline { deadline: deadline.unwrap_or_default(), objects: items.len() };
         let stream = tokio::select! {
             _ = cancel.cancelled() => return WatchEnd::Cancelled,
+            _ = tokio::time::sleep(stall) => return self.stream_dropped(stalled(&items)),
+            _ = sleep_until_opt(deadline_at) => return self.stream_dropped(late(&items)),
             // After the source said the last version is unavailable, ask for the newest state.
             stream = self.r.source.watch_list(if self.consistent { None } else { self.version.as_ref() }, &options) => stream,
         };
+        // Counted once the source took the request: a source that does not stream costs no list.
         let mut stream = match stream {
             Ok(stream) => stream,
-            Err(err) => return WatchEnd::Failed(err),
+            Err(err) if err.kind() == ErrorKind::Unsupported => return WatchEnd::Failed(err),
+            Err(err) => {
+                Metrics::inc(&self.metrics().lists);
+                Metrics::inc(&self.metrics().watches);
+                return WatchEnd::Failed(err);
+            }
         };
-        let mut items = Vec::new();
+        Metrics::inc(&self.metrics().lists);
+        Metrics::inc(&self.metrics().watches);
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return WatchEnd::Cancelled,
+                _ = tokio::time::sleep(stall) => return self.stream_dropped(stalled(&items)),
+                _ = sleep_until_opt(deadline_at) => return self.stream_dropped(late(&items)),
                 next = stream.next() => next,
             };
             match next {
@@ -540,6 +557,11 @@ where
                 }
             }
         }
+    }
+
+    fn stream_dropped(&mut self, why: Fallback) -> WatchEnd {
+        self.fall_back_to_list(why);
+        WatchEnd::FellBack
     }
 
     async fn consume(&mut self, mut stream: WatchStream<L::Object>, cancel: &CancellationToken) -> WatchEnd {
