@@ -512,10 +512,13 @@ where
             // After the source said the last version is unavailable, ask for the newest state.
             stream = self.r.source.watch_list(if self.consistent { None } else { self.version.as_ref() }, &options) => stream,
         };
-        // Counted once the source took the request: a source that does not stream costs no list.
+        // Under `Auto`, a source that does not stream costs no list in the counters; a streaming
+        // list asked for explicitly counts even when refused.
         let mut stream = match stream {
             Ok(stream) => stream,
-            Err(err) if err.kind() == ErrorKind::Unsupported => return WatchEnd::Failed(err),
+            Err(err) if err.kind() == ErrorKind::Unsupported && self.r.config.initial_list == InitialList::Auto => {
+                return WatchEnd::Failed(err);
+            }
             Err(err) => {
                 Metrics::inc(&self.metrics().lists);
                 Metrics::inc(&self.metrics().watches);
