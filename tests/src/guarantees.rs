@@ -221,16 +221,28 @@ impl<L: ListerWatcher> Recording<L> {
         Arc::clone(&self.traces)
     }
 
-    fn record(&self, from: u64, stream: WatchStream<L::Object>) -> WatchStream<L::Object> {
+    /// Records a watch from `from`; a streaming list (`streaming`) is recorded from its
+    /// initial-events-end bookmark on (its initial events describe the state, not changes).
+    fn record(&self, from: u64, streaming: bool, stream: WatchStream<L::Object>) -> WatchStream<L::Object> {
         let index = {
             let mut traces = self.traces.lock().unwrap_or_else(|e| e.into_inner());
             traces.push(WatchTrace { from, delivered: Vec::new() });
             traces.len() - 1
         };
         let (traces, key, version) = (Arc::clone(&self.traces), Arc::clone(&self.key), Arc::clone(&self.version));
+        let mut initial = streaming;
         Box::pin(stream.inspect(move |item| {
             let Ok(event) = item else { return };
             let Some(v) = version(event.version()) else { return };
+            if initial {
+                if let WatchEvent::Bookmark(b) = event
+                    && b.initial_events_end
+                {
+                    initial = false;
+                    traces.lock().unwrap_or_else(|e| e.into_inner())[index].from = v;
+                }
+                return;
+            }
             let delivered = match event {
                 WatchEvent::Added { object, .. }
                 | WatchEvent::Modified { object, .. }
@@ -252,7 +264,16 @@ impl<L: ListerWatcher> ListerWatcher for Recording<L> {
     async fn watch(&self, version: &Version, options: &WatchOptions) -> Result<WatchStream<L::Object>, SourceError> {
         let stream = self.inner.watch(version, options).await?;
         let from = (self.version)(version).unwrap_or(0);
-        Ok(self.record(from, stream))
+        Ok(self.record(from, false, stream))
+    }
+
+    async fn watch_list(
+        &self,
+        min_version: Option<&Version>,
+        options: &WatchOptions,
+    ) -> Result<WatchStream<L::Object>, SourceError> {
+        let stream = self.inner.watch_list(min_version, options).await?;
+        Ok(self.record(0, true, stream))
     }
 
     fn version_order(&self) -> Option<informer_core::VersionOrder> {
