@@ -32,8 +32,13 @@ Warm restarts (--resume --snapshot FILE): the mirror starts from the snapshot's 
 from its version instead of listing; it lists only if the source says that version expired.
 Snapshot files are written with mode 0600 (they may hold secrets).
 
+Failures: a mirror that cannot sync logs why (forbidden, unauthorized, not found, unavailable,
+...) at each attempt and keeps retrying, since credentials rotate and CRDs get installed. With
+--once, a permanent refusal (401, 403, 404, an invalid request) ends the run after 3 attempts.
+
 Exit codes: 0 done, 2 bad arguments, an unreadable SOURCE or destination URL, 1 failure at run
-time after retries, or a destination that refuses writes (the message names it).
+time after retries, a --once run refused 3 times (the message names the reason), or a
+destination that refuses writes (the message names it).
 Logs go to stderr; RUST_LOG sets their level (e.g. RUST_LOG=debug).";
 
 /// `informer`: keep a local, always-current mirror of a remote collection.
@@ -107,6 +112,17 @@ pub struct MirrorArgs {
     /// line per query: {"type": "QUERY", "index": NAME, "value": VALUE, "keys": [...]}.
     #[arg(long = "query", value_name = "NAME=VALUE", value_parser = QuerySpec::parse)]
     pub queries: Vec<QuerySpec>,
+
+    /// How to get the initial state: auto (a streaming list where the source supports it,
+    /// Kubernetes; else list + watch), stream (ask for a streaming list), list (paged list then
+    /// watch). A streaming list that receives nothing for --initial-events-stall falls back to a
+    /// paged list.
+    #[arg(long, value_name = "MODE", value_enum, default_value = "auto")]
+    pub initial_list: InitialListArg,
+
+    /// Drop a streaming list that received nothing for this long, and list in pages instead.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub initial_events_stall: Duration,
 
     /// Objects per list page.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -223,6 +239,28 @@ impl SourceArg {
     /// Parses a SOURCE, keeping its text.
     pub fn parse(text: &str) -> Result<Self, crate::source_spec::SpecError> {
         Ok(Self { text: text.to_string(), spec: SourceSpec::parse(text)? })
+    }
+}
+
+/// An `--initial-list` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitialListArg {
+    /// A streaming list where the source supports it, else list + watch.
+    Auto,
+    /// A streaming list (falls back to a paged list if unsupported or stalled).
+    Stream,
+    /// A paged list, then a watch.
+    List,
+}
+
+impl InitialListArg {
+    /// The reflector's setting.
+    pub fn to_config(self) -> informer_core::InitialList {
+        match self {
+            Self::Auto => informer_core::InitialList::Auto,
+            Self::Stream => informer_core::InitialList::Streaming,
+            Self::List => informer_core::InitialList::ListThenWatch,
+        }
     }
 }
 

@@ -57,7 +57,11 @@ fn report(err: &MirrorError) -> ExitCode {
 /// The run options of `args`.
 pub fn mirror_options(args: &MirrorArgs) -> MirrorOptions {
     let backoff = BackoffConfig::default().with_max(args.max_backoff).with_max_retries(args.max_retries);
-    let mut reflector = ReflectorConfig::default().with_backoff(backoff).with_resync_period(args.resync);
+    let mut reflector = ReflectorConfig::default()
+        .with_backoff(backoff)
+        .with_resync_period(args.resync)
+        .with_initial_list(args.initial_list.to_config())
+        .with_initial_events_stall(args.initial_events_stall);
     if args.page_size.is_some() {
         reflector = reflector.with_page_size(args.page_size);
     }

@@ -134,3 +134,23 @@ async fn snapshot_equals_the_real_apiserver_after_churn_and_after_an_apiserver_r
     assert!(last["items"].as_object().unwrap().values().all(|pod| pod["metadata"].get("managedFields").is_none()));
     tokio::task::spawn_blocking(move || drop(cp)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_without_rbac_rights_exits_1_after_three_attempts_naming_forbidden() {
+    let cp = tokio::task::spawn_blocking(ControlPlane::shared).await.unwrap();
+    let kubeconfig = cp.kubeconfig(User::Unprivileged).unwrap();
+    let mut cmd = informer(&["mirror", "kube://v1/pods?namespace=default", "--once", "--max-backoff", "200ms"]);
+    cmd.env("KUBECONFIG", kubeconfig).env_remove("KUBERNETES_SERVICE_HOST");
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = wait_timeout(&mut child, Duration::from_secs(20));
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        (status, stderr)
+    });
+    let (status, stderr) = status.await.unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not synced: forbidden"), "the message names the reason: {stderr}");
+    assert!(stderr.contains("3 attempts in a row"), "{stderr}");
+    assert!(stderr.contains("403"), "{stderr}");
+}

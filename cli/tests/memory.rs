@@ -194,11 +194,21 @@ fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str
 #[tokio::test]
 async fn metrics_endpoint_serves_the_library_metrics_in_prometheus_text_format() {
     let addr = common::free_addr();
-    let mut child = informer(&["mirror", "memory://demo?objects=30&rate=0", "--page-size", "10", "--metrics", &addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = informer(&[
+        "mirror",
+        "memory://demo?objects=30&rate=0",
+        "--page-size",
+        "10",
+        // Paged lists, counted below (a streaming list has no pages).
+        "--initial-list",
+        "list",
+        "--metrics",
+        &addr,
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     // reqwest is built with rustls but no provider in this workspace; plain HTTP still needs one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();

@@ -20,14 +20,19 @@
 //! * the names of the metrics a reflector records through the `metrics` facade: [`telemetry`].
 
 pub mod key;
+pub mod order;
+pub mod reason;
 pub mod reflector;
 pub mod source;
 pub mod store;
 pub mod telemetry;
 
 pub use key::{KeyError, KeyFn, Keyed, ObjectKey, Version};
+pub use order::{CompareVersions, VersionOrder};
+pub use reason::SyncFailureKind;
 pub use reflector::{
     Backoff, BackoffConfig, InitialList, MetricsSnapshot, Reflector, ReflectorConfig, ReflectorError, ReflectorHandle,
+    SyncFailure, SyncState, VersionWaitError,
 };
 pub use source::{
     Bookmark, ErrorKind, ListOptions, ListPage, ListerWatcher, SourceError, WatchEvent, WatchOptions, WatchStream,

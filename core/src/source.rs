@@ -25,6 +25,8 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 
 use crate::key::Version;
+use crate::order::VersionOrder;
+use crate::reason::SyncFailureKind;
 
 /// Options of one list request (one page).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,6 +239,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub struct SourceError {
     kind: ErrorKind,
     message: String,
+    reason: Option<SyncFailureKind>,
     #[source]
     source: Option<BoxError>,
 }
@@ -244,7 +247,7 @@ pub struct SourceError {
 impl SourceError {
     /// An error of any kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), source: None }
+        Self { kind, message: message.into(), reason: None, source: None }
     }
 
     /// The version asked for is gone (or too new): relist.
@@ -277,6 +280,28 @@ impl SourceError {
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.source = Some(source.into());
         self
+    }
+
+    /// Says why the request failed, in the backend's own terms mapped to a
+    /// [`SyncFailureKind`] (builder style): a 403 is [`SyncFailureKind::Forbidden`].
+    ///
+    /// ```
+    /// use informer_core::{SourceError, SyncFailureKind};
+    /// let err = SourceError::permanent("kube https://127.0.0.1:6443 v1/pods: list answered 403")
+    ///     .with_reason(SyncFailureKind::Forbidden);
+    /// assert_eq!(err.reason(), SyncFailureKind::Forbidden);
+    /// assert_eq!(SourceError::transient("reset").reason(), SyncFailureKind::Unavailable);
+    /// ```
+    #[must_use]
+    pub fn with_reason(mut self, reason: SyncFailureKind) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// Why the request failed: the reason the backend set, else the default of its kind
+    /// ([`SyncFailureKind::of_kind`]).
+    pub fn reason(&self) -> SyncFailureKind {
+        self.reason.unwrap_or_else(|| SyncFailureKind::of_kind(self.kind))
     }
 
     /// The kind of failure.
@@ -366,6 +391,14 @@ pub trait ListerWatcher: Send + Sync + 'static {
     ) -> impl Future<Output = Result<WatchStream<Self::Object>, SourceError>> + Send {
         let _ = (min_version, options);
         async { Err(SourceError::unsupported(format!("{}: streaming lists are not supported", self.describe()))) }
+    }
+
+    /// The order of this source's versions, if it defines one (etcd revisions, Consul
+    /// indexes, Kubernetes resourceVersions since 1.35): it makes
+    /// [`ReflectorHandle::wait_for_version`](crate::ReflectorHandle::wait_for_version) work.
+    /// The default is `None`: versions are opaque and core never compares them.
+    fn version_order(&self) -> Option<VersionOrder> {
+        None
     }
 
     /// A short description of the source for logs and errors, e.g. `etcd 127.0.0.1:2379 /app/`.

@@ -24,6 +24,26 @@
 //! * Errors name the key involved. A store that fails one object still applies the others
 //!   of a `replace`, and reports the first failure.
 //!
+//! # A refused change: recorded, then repaired by a relist
+//!
+//! A store may refuse a change (an index function fails on an object, a bounded queue is
+//! closed). Skipping it would leave the mirror silently wrong until some later relist, so the
+//! reflector follows one policy:
+//!
+//! 1. the error is counted (`store_errors`) and the sync state becomes
+//!    [`SyncState::Failing`](crate::SyncState::Failing) with
+//!    [`SyncFailureKind::StoreRefused`](crate::SyncFailureKind::StoreRefused), naming the
+//!    version and the store's error;
+//! 2. the events the source already has ready are applied (other keys stay current);
+//! 3. the reflector lists again (`store_repairs`), "not older than" the last version, and
+//!    `replace` sets every key, the refused one included, to the source's state;
+//! 4. a `replace` the store accepts ends the failure (the state is synced again). A `replace`
+//!    the store refuses too keeps the state failing, but does not loop: the store holds the
+//!    other objects, and only the next refused event starts another repair.
+//!
+//! A store should therefore fail only the object at fault, keep its last good state for it,
+//! and accept it again once it is valid.
+//!
 //! # Batches: where one version's changes end
 //!
 //! A source may change several objects at one version (an etcd transaction, an HTTP snapshot

@@ -28,8 +28,14 @@ pub const REFLECTOR_EVENTS: &str = "informer_reflector_events_total";
 pub const REFLECTOR_RELISTS: &str = "informer_reflector_relists_total";
 /// Counter: errors from the source, by [`LABEL_KIND`].
 pub const REFLECTOR_ERRORS: &str = "informer_reflector_errors_total";
-/// Counter: store operations that failed (the change was skipped and logged).
+/// Counter: store operations that failed (logged, recorded in the sync state, repaired by a
+/// relist).
 pub const REFLECTOR_STORE_ERRORS: &str = "informer_reflector_store_errors_total";
+/// Counter: relists started to repair a change the store refused (see the `Store` contract).
+pub const REFLECTOR_STORE_REPAIRS: &str = "informer_reflector_store_repairs_total";
+/// Counter: streaming lists dropped for a paged list (unsupported, or stalled before their end
+/// bookmark).
+pub const REFLECTOR_STREAM_FALLBACKS: &str = "informer_reflector_stream_fallbacks_total";
 /// Counter: resyncs performed.
 pub const REFLECTOR_RESYNCS: &str = "informer_reflector_resyncs_total";
 /// Histogram: seconds from the start of a list (its first page) to the store holding it.

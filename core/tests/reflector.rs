@@ -21,7 +21,8 @@ fn filled(n: u64) -> MemorySource<u64> {
 #[tokio::test]
 async fn lists_in_pages_and_replaces_the_store_with_the_lists_version() {
     let source = filled(1234);
-    let run = start(&source, fast_config().with_page_size(Some(100)));
+    let config = fast_config().with_page_size(Some(100)).with_initial_list(InitialList::ListThenWatch);
+    let run = start(&source, config);
     assert!(run.handle.wait_synced().await);
     assert_eq!(store_state(&run.store), source_state(&source));
     let m = run.handle.metrics();
@@ -75,7 +76,7 @@ async fn watch_applies_every_event_to_the_store() {
 #[tokio::test]
 async fn resumes_from_the_last_version_without_relisting_when_watches_drop() {
     let source = filled(50);
-    let run = start(&source, fast_config());
+    let run = start(&source, fast_config().with_initial_list(InitialList::ListThenWatch));
     assert!(run.handle.wait_synced().await);
     for round in 0..20u64 {
         source.put(format!("r{round}"), round);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::{StreamExt, stream};
 use informer_core::{
     BackoffConfig, Bookmark, CancellationToken, ErrorKind, KeyError, KeyFn, Keyed, ListOptions, ListPage,
-    ListerWatcher, ObjectKey, Reflector, ReflectorConfig, ReflectorHandle, SourceError, Store, Version, WatchEvent,
-    WatchOptions, WatchStream,
+    ListerWatcher, ObjectKey, Reflector, ReflectorConfig, ReflectorHandle, SourceError, Store, SyncFailureKind,
+    SyncState, Version, WatchEvent, WatchOptions, WatchStream,
 };
 use informer_tests::MapStore;
 
@@ -35,7 +35,7 @@ fn item(key: &str, value: u32) -> Item {
 type Events = Vec<Result<WatchEvent<Item>, SourceError>>;
 
 /// A source that answers from a script and records what it was asked. When a script runs
-/// out, calls hang (lists) or watch forever without events (watches).
+/// out, lists wait for the test to add a page and watches run forever without events.
 #[derive(Default)]
 struct Scripted {
     pages: Mutex<VecDeque<Result<ListPage<Item>, SourceError>>>,
@@ -78,10 +78,13 @@ impl ListerWatcher for Source {
 
     async fn list(&self, options: &ListOptions) -> Result<ListPage<Item>, SourceError> {
         self.0.list_calls.lock().unwrap().push(options.clone());
-        let next = self.0.pages.lock().unwrap().pop_front();
-        match next {
-            Some(answer) => answer,
-            None => std::future::pending().await,
+        // An empty script waits until the test adds an answer.
+        loop {
+            let next = self.0.pages.lock().unwrap().pop_front();
+            match next {
+                Some(answer) => return answer,
+                None => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
         }
     }
 
@@ -264,7 +267,7 @@ async fn an_expired_continue_token_restarts_the_list_from_the_first_page() {
 }
 
 #[tokio::test]
-async fn an_object_the_store_rejects_is_skipped_and_counted_and_the_watch_goes_on() {
+async fn an_object_the_store_rejects_is_counted_and_the_watch_goes_on_until_the_repair() {
     let source = Arc::new(Scripted::default())
         .page(vec![item("a", 1)], "1", None)
         .watch(vec![added("", 1, "2"), added("b", 1, "3")]);
@@ -340,5 +343,171 @@ async fn a_streaming_relist_falls_back_to_the_newest_state_when_its_version_is_u
     let calls = calls.lock().unwrap().clone();
     assert_eq!(calls, [None, Some(Version::from("5")), None]);
     assert_eq!(keys(&store), ["b"]);
+    cancel.cancel();
+}
+
+fn forbidden() -> SourceError {
+    SourceError::permanent("scripted: list /items answered 403 Forbidden: user nobody cannot list items")
+        .with_reason(SyncFailureKind::Forbidden)
+}
+
+#[tokio::test]
+async fn a_refused_list_is_failing_with_its_reason_and_attempts_until_it_succeeds() {
+    let source = Arc::new(Scripted::default()).list_error(forbidden()).list_error(forbidden()).list_error(forbidden());
+    let r = run(Arc::clone(&source));
+    wait_for("three attempts", || source.list_calls().len() == 4).await;
+    let failure = r.handle.wait_synced_for(Duration::from_millis(50)).await.expect_err("not synced");
+    assert_eq!(failure.kind, SyncFailureKind::Forbidden);
+    assert_eq!(failure.attempts, 3);
+    assert!(failure.is_permanent());
+    assert!(failure.message.contains("403 Forbidden"), "{failure}");
+    assert!(failure.to_string().starts_with("forbidden: scripted: list /items answered 403"), "{failure}");
+    assert!(!r.handle.has_synced());
+
+    r.cancel.cancel();
+
+    // Once the rights arrive, the next list succeeds and the state says synced.
+    let source = Arc::new(Scripted::default()).list_error(forbidden()).page(vec![item("a", 1)], "4", None);
+    let r = run(source);
+    r.handle.wait_synced_for(Duration::from_secs(5)).await.expect("synced after one refusal");
+    assert_eq!(r.handle.sync_state(), SyncState::Synced);
+    assert_eq!(keys(&r.store), ["a"]);
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn wait_synced_for_names_a_stopped_reflector_and_a_plain_time_out() {
+    let r = run(Arc::new(Scripted::default()));
+    let failure = r.handle.wait_synced_for(Duration::from_millis(20)).await.expect_err("the list hangs");
+    assert_eq!(failure.kind, SyncFailureKind::TimedOut);
+    r.cancel.cancel();
+    let failure = r.handle.wait_synced_for(Duration::from_secs(5)).await.expect_err("stopped");
+    assert_eq!(failure.kind, SyncFailureKind::Stopped);
+    assert_eq!(r.handle.sync_state(), SyncState::Stopped);
+}
+
+#[tokio::test]
+async fn a_change_the_store_refuses_is_recorded_and_repaired_by_a_relist() {
+    // The store's key function refuses "b" once (like an index function that fails once).
+    let refusals = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let key_fn = KeyFn::new({
+        let refusals = Arc::clone(&refusals);
+        move |i: &Item| {
+            if i.key == "b" && refusals.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                return Err(KeyError::new("index node: cannot read b's node"));
+            }
+            Ok(ObjectKey::new(&i.key))
+        }
+    });
+    let source = Arc::new(Scripted::default())
+        .page(vec![item("a", 1)], "1", None)
+        .watch(vec![added("b", 1, "2"), added("c", 1, "3")]);
+    let store = Arc::new(MapStore::new(key_fn));
+    let config = ReflectorConfig::default()
+        .with_backoff(BackoffConfig::default().with_initial(Duration::from_millis(1)))
+        .with_min_watch_duration(Duration::ZERO);
+    let reflector = Reflector::new(Source(Arc::clone(&source)), Arc::clone(&store), config);
+    let handle = reflector.handle();
+    let mut states = handle.subscribe_sync_state();
+    let cancel = CancellationToken::new();
+    tokio::spawn(reflector.run(cancel.clone()));
+
+    // The repair relist waits for its page: meanwhile the state says why the mirror is wrong.
+    wait_for("the repair relist", || source.list_calls().len() == 2).await;
+    let refused = states.borrow_and_update().clone();
+    let failure = refused.failure().expect("failing while the repair runs");
+    assert_eq!(failure.kind, SyncFailureKind::StoreRefused);
+    assert!(failure.message.contains("version 2") && failure.message.contains("cannot read b's node"), "{failure}");
+    assert_eq!(keys(&store), ["a", "c"], "the other keys stay current");
+
+    source.page(vec![item("a", 1), item("b", 1), item("c", 1)], "3", None);
+    wait_for("b repaired", || keys(&store) == ["a", "b", "c"]).await;
+    let m = handle.metrics();
+    assert_eq!((m.store_errors, m.store_repairs, m.errors), (1, 1, 0));
+    assert_eq!(source.list_calls()[1].min_version.as_deref(), Some("3"), "the relist is not older than the watch");
+    handle.wait_synced_for(Duration::from_secs(5)).await.expect("synced again after the repair");
+    cancel.cancel();
+}
+
+/// A source whose streaming list sends one object, then nothing: its end bookmark was lost
+/// on the way (kubernetes #140890). Its paged list works.
+struct LostEndBookmark {
+    streams: Arc<Mutex<u32>>,
+}
+
+impl ListerWatcher for LostEndBookmark {
+    type Object = Item;
+
+    async fn list(&self, _: &ListOptions) -> Result<ListPage<Item>, SourceError> {
+        Ok(ListPage { items: vec![item("a", 1), item("b", 1)], version: Version::from("6"), continue_token: None })
+    }
+
+    async fn watch(&self, _: &Version, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+        Ok(Box::pin(stream::pending()))
+    }
+
+    async fn watch_list(&self, _: Option<&Version>, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+        *self.streams.lock().unwrap() += 1;
+        Ok(Box::pin(stream::iter(vec![added("a", 1, "5")]).chain(stream::pending())))
+    }
+
+    fn describe(&self) -> String {
+        "lost-end-bookmark".into()
+    }
+}
+
+#[tokio::test]
+async fn a_streaming_list_without_its_end_bookmark_falls_back_to_a_paged_list_after_the_stall_time() {
+    let streams = Arc::new(Mutex::new(0));
+    let store = Arc::new(MapStore::new(KeyFn::keyed()));
+    let config = ReflectorConfig::default().with_initial_events_stall(Duration::from_millis(50));
+    assert_eq!(config.initial_list, informer_core::InitialList::Auto, "streaming is the default");
+    let reflector = Reflector::new(LostEndBookmark { streams: Arc::clone(&streams) }, Arc::clone(&store), config);
+    let handle = reflector.handle();
+    let cancel = CancellationToken::new();
+    tokio::spawn(reflector.run(cancel.clone()));
+    handle.wait_synced_for(Duration::from_secs(5)).await.expect("synced through the paged list");
+    assert_eq!(keys(&store), ["a", "b"]);
+    assert_eq!(handle.last_synced_version().unwrap(), "6");
+    let m = handle.metrics();
+    assert_eq!((m.stream_fallbacks, m.list_pages, m.errors), (1, 1, 0));
+    assert_eq!(*streams.lock().unwrap(), 1, "one streaming attempt, then paged lists");
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_streaming_list_past_its_total_deadline_falls_back_even_while_objects_arrive() {
+    struct Trickle;
+    impl ListerWatcher for Trickle {
+        type Object = Item;
+        async fn list(&self, _: &ListOptions) -> Result<ListPage<Item>, SourceError> {
+            Ok(ListPage { items: vec![item("z", 1)], version: Version::from("9"), continue_token: None })
+        }
+        async fn watch(&self, _: &Version, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+            Ok(Box::pin(stream::pending()))
+        }
+        async fn watch_list(&self, _: Option<&Version>, _: &WatchOptions) -> Result<WatchStream<Item>, SourceError> {
+            // One object every 10 ms, never the end bookmark.
+            let ticks = futures::stream::unfold(0u32, |n| async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Some((added(&format!("t{n}"), 1, "1"), n + 1))
+            });
+            Ok(Box::pin(ticks))
+        }
+        fn describe(&self) -> String {
+            "trickle".into()
+        }
+    }
+    let store = Arc::new(MapStore::new(KeyFn::keyed()));
+    let config = ReflectorConfig::default()
+        .with_initial_list(informer_core::InitialList::Streaming)
+        .with_initial_events_deadline(Some(Duration::from_millis(100)));
+    let reflector = Reflector::new(Trickle, Arc::clone(&store), config);
+    let handle = reflector.handle();
+    let cancel = CancellationToken::new();
+    tokio::spawn(reflector.run(cancel.clone()));
+    handle.wait_synced_for(Duration::from_secs(5)).await.expect("synced through the paged list");
+    assert_eq!(keys(&store), ["z"]);
+    assert_eq!(handle.metrics().stream_fallbacks, 1);
     cancel.cancel();
 }

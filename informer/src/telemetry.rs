@@ -20,7 +20,9 @@
 //! | `informer_reflector_events_total` | counter | `name`, `type` | watch events applied: `added`, `modified`, `deleted`, `bookmark` |
 //! | `informer_reflector_relists_total` | counter | `name` | lists after the first one (after an expired version) |
 //! | `informer_reflector_errors_total` | counter | `name`, `kind` | source errors: `expired`, `transient`, `malformed`, `unsupported`, `permanent` |
-//! | `informer_reflector_store_errors_total` | counter | `name` | store operations that failed (skipped and logged) |
+//! | `informer_reflector_store_errors_total` | counter | `name` | store operations that failed (logged, in the sync state, repaired by a relist) |
+//! | `informer_reflector_store_repairs_total` | counter | `name` | relists started to repair a change the store refused |
+//! | `informer_reflector_stream_fallbacks_total` | counter | `name` | streaming lists dropped for paged lists (unsupported, or stalled) |
 //! | `informer_reflector_resyncs_total` | counter | `name` | resyncs performed |
 //! | `informer_reflector_list_duration_seconds` | histogram | `name` | from a list's first request to the store holding it |
 //! | `informer_reflector_last_event_timestamp_seconds` | gauge | `name` | Unix time of the last event applied; time since: `time() - …` |
@@ -67,6 +69,8 @@ pub const METRICS: &[(&str, Kind)] = &[
     (REFLECTOR_RELISTS, Kind::Counter),
     (REFLECTOR_ERRORS, Kind::Counter),
     (REFLECTOR_STORE_ERRORS, Kind::Counter),
+    (REFLECTOR_STORE_REPAIRS, Kind::Counter),
+    (REFLECTOR_STREAM_FALLBACKS, Kind::Counter),
     (REFLECTOR_RESYNCS, Kind::Counter),
     (REFLECTOR_LIST_DURATION, Kind::Histogram),
     (REFLECTOR_LAST_EVENT, Kind::Gauge),

@@ -5,6 +5,7 @@
 
 pub mod control_plane;
 pub mod etcd;
+pub mod guarantees;
 pub mod map_store;
 pub mod process;
 pub mod proxy;

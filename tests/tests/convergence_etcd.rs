@@ -21,6 +21,7 @@ use informer_core::KeyFn;
 use informer_etcd::etcd_client::{Client, CompactionOptions, GetOptions, Txn, TxnOp};
 use informer_etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, RawCodec};
 use informer_tests::etcd::EtcdServer;
+use informer_tests::guarantees::{Recording, assert_guarantees};
 use informer_tests::proxy::{FaultProxy, Faults};
 use informer_tests::{MapStore, reflect};
 
@@ -78,6 +79,8 @@ async fn etcd_mirror_equals_server_after_churn_through_faults_restarts_and_compa
         .with_connect_timeout(Duration::from_secs(1))
         .with_request_timeout(Duration::from_secs(3));
     let source = EtcdSource::connect(config, RawCodec).await.expect("source connects through the proxy");
+    let source = Recording::new(source, |kv: &EtcdKeyValue<Vec<u8>>| kv.key.to_string());
+    let traces = source.traces();
     let mirror = reflect::start(source, KeyFn::keyed(), fast_config(100, seed));
     let (store, handle) = (&mirror.store, &mirror.handle);
 
@@ -173,4 +176,8 @@ async fn etcd_mirror_equals_server_after_churn_through_faults_restarts_and_compa
     assert!(metrics.relists > relists_before, "the compaction while cut off forces a relist: {metrics:?}");
     assert!(eventually(Duration::from_secs(1), || async { handle.has_synced() }).await);
     mirror.stop().await;
+    // The history was compacted: the guarantees that need only the deliveries are checked.
+    let traces = traces.lock().unwrap().clone();
+    println!("[etcd] guarantees checked over {} watches", traces.len());
+    assert_guarantees("etcd through faults", &traces, None);
 }

@@ -18,6 +18,7 @@ use common::{converge, fast_config, seed};
 use informer_core::KeyFn;
 use informer_http::{HttpItem, HttpSource, presets};
 use informer_tests::etcd::{EtcdOptions, EtcdServer};
+use informer_tests::guarantees::{Recording, assert_guarantees};
 use informer_tests::proxy::{FaultProxy, Faults};
 use informer_tests::{MapStore, reflect};
 use serde_json::Value;
@@ -79,6 +80,8 @@ async fn http_long_poll_mirror_equals_etcd_v2_after_churn_through_faults() {
         .with_request_margin(Duration::from_secs(2))
         .with_connect_timeout(Duration::from_secs(1));
     let source = HttpSource::new(config).expect("source");
+    let source = Recording::new(source, |item: &HttpItem| item.key.to_string());
+    let traces = source.traces();
     let mirror = reflect::start(source, KeyFn::keyed(), fast_config(500, seed));
     let (store, handle) = (&mirror.store, &mirror.handle);
 
@@ -163,4 +166,8 @@ async fn http_long_poll_mirror_equals_etcd_v2_after_churn_through_faults() {
     assert!(cut_off > 0, "the cut reached the mirror (a live connection cut, or a reconnect refused): {counts:?}");
     assert!(metrics.relists > relists_before, "an outdated index after the cut-off forces a relist: {metrics:?}");
     mirror.stop().await;
+    // etcd v2 keeps only 1 000 events: the guarantees that need only the deliveries are checked.
+    let traces = traces.lock().unwrap().clone();
+    println!("[http] guarantees checked over {} watches", traces.len());
+    assert_guarantees("etcd v2 over HTTP through faults", &traces, None);
 }

@@ -17,6 +17,7 @@ use common::{converge, fast_config, seed};
 use informer_kube::k8s_openapi::api::core::v1::Pod;
 use informer_kube::{KubeSource, key_fn};
 use informer_tests::control_plane::store_versions;
+use informer_tests::guarantees::{Recording, assert_guarantees};
 use informer_tests::kube_api::{KubeApiServer, PodGenerator};
 use informer_tests::proxy::{FaultProxy, Faults};
 use informer_tests::reflect;
@@ -48,7 +49,11 @@ async fn kube_store_equals_server_after_churn_through_proxy_faults_expiries_and_
     std::fs::write(&kubeconfig, yaml).unwrap();
     let client = informer_kube::client_from_kubeconfig(&kubeconfig, None).await.expect("client from kubeconfig");
 
-    let mirror = reflect::start(KubeSource::<Pod>::all(client), key_fn::<Pod>(), fast_config(50, seed));
+    let source = Recording::new(KubeSource::<Pod>::all(client), |pod: &Pod| {
+        format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or(""), pod.metadata.name.as_deref().unwrap_or(""))
+    });
+    let traces = source.traces();
+    let mirror = reflect::start(source, key_fn::<Pod>(), fast_config(50, seed));
     let (store, handle) = (&mirror.store, &mirror.handle);
 
     // Churn on the server directly: create a missing pod, touch a present one, or delete it.
@@ -146,4 +151,8 @@ async fn kube_store_equals_server_after_churn_through_proxy_faults_expiries_and_
     assert!(counts.total() > 0 && dropped + expiries > 0, "faults were injected: {counts:?}");
     assert!(metrics.relists > 0, "forced 410s and compactions cause relists: {metrics:?}");
     mirror.stop().await;
+    // The server compacts its history: the guarantees that need only the deliveries are checked.
+    let traces = traces.lock().unwrap().clone();
+    println!("[kube] guarantees checked over {} watches", traces.len());
+    assert_guarantees("kube through faults", &traces, None);
 }

@@ -3,7 +3,7 @@
 //!
 //! The mapping is tabled in the docs of [`EtcdSource`](crate::EtcdSource).
 
-use informer_core::{ErrorKind, SourceError};
+use informer_core::{ErrorKind, SourceError, SyncFailureKind};
 use tonic::Code;
 
 /// Why an [`EtcdSource`](crate::EtcdSource) could not be created.
@@ -43,7 +43,26 @@ pub(crate) fn classify(err: etcd_client::Error, context: impl FnOnce() -> String
     } else {
         ""
     };
-    SourceError::new(kind, format!("{}: {cause}{hint}", context())).with_source(err)
+    let reason = match &err {
+        etcd_client::Error::GRpcStatus(status) => status_reason(status.code()),
+        _ => None,
+    };
+    let error = SourceError::new(kind, format!("{}: {cause}{hint}", context())).with_source(err);
+    match reason {
+        Some(reason) => error.with_reason(reason),
+        None => error,
+    }
+}
+
+/// The reason a gRPC status code from etcd names, if any.
+pub(crate) fn status_reason(code: Code) -> Option<SyncFailureKind> {
+    Some(match code {
+        Code::Unauthenticated => SyncFailureKind::Unauthorized,
+        Code::PermissionDenied => SyncFailureKind::Forbidden,
+        Code::InvalidArgument => SyncFailureKind::Invalid,
+        Code::Unavailable | Code::DeadlineExceeded => SyncFailureKind::Unavailable,
+        _ => return None,
+    })
 }
 
 /// The kind of a gRPC status from etcd.
@@ -89,6 +108,13 @@ mod tests {
         let too_large = "Error, decoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes";
         assert_eq!(status_kind(Code::OutOfRange, too_large), ErrorKind::Permanent);
         assert_eq!(status_kind(Code::OutOfRange, "something else"), ErrorKind::Transient);
+    }
+
+    #[test]
+    fn auth_failures_carry_their_reason() {
+        assert_eq!(status_reason(Code::Unauthenticated), Some(SyncFailureKind::Unauthorized));
+        assert_eq!(status_reason(Code::PermissionDenied), Some(SyncFailureKind::Forbidden));
+        assert_eq!(status_reason(Code::Unknown), None);
     }
 
     #[test]

@@ -201,6 +201,11 @@ impl<C: Codec> ListerWatcher for EtcdSource<C> {
         crate::watch::watch(Arc::clone(&self.inner), version, options).await
     }
 
+    /// etcd revisions are counters.
+    fn version_order(&self) -> Option<informer_core::VersionOrder> {
+        Some(informer_core::VersionOrder::unsigned_decimal())
+    }
+
     fn describe(&self) -> String {
         self.inner.name.clone()
     }

@@ -161,6 +161,11 @@ impl<C: Codec> WatchState<C> {
                 cancel_kind(reason),
                 format!("{}: etcd cancelled the watch (watch id {}): {reason}", self.context, response.watch_id),
             );
+            let err = if reason.contains("permission denied") {
+                err.with_reason(informer_core::SyncFailureKind::Forbidden)
+            } else {
+                err
+            };
             return self.fail(err);
         }
         if response.created {

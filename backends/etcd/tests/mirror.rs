@@ -209,3 +209,32 @@ async fn default_keep_alive_is_accepted_by_etcds_default_ping_policy() {
     assert_eq!((metrics.errors, metrics.watches), (0, 1), "{metrics:?}");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn wait_for_version_after_a_write_sees_the_write_in_the_mirror() {
+    let etcd = start_etcd();
+    let client = client(&etcd.endpoint()).await;
+    let source = EtcdSource::connect(test_config(&etcd.endpoint(), "/ryw/"), RawCodec).await.unwrap();
+    let run = spawn_reflector(source, fast_config(100));
+    assert!(run.handle.wait_synced().await);
+    let mut kv = client.kv_client();
+    for i in 0..20 {
+        let key = format!("/ryw/k{i}");
+        let written = kv.put(key.clone(), format!("v{i}"), None).await.unwrap().header().unwrap().revision();
+        let applied = tokio::time::timeout(
+            Duration::from_secs(10),
+            run.handle.wait_for_version(&informer_core::Version::from(written.to_string())),
+        )
+        .await
+        .expect("in time")
+        .expect("applied");
+        assert!(applied.parse::<i64>().unwrap() >= written);
+        let stored = run.store.snapshot();
+        assert_eq!(stored.get(key.as_str()).map(|kv| kv.value.clone()), Some(format!("v{i}").into_bytes()), "{key}");
+    }
+    // A delete is a write too.
+    let deleted = kv.delete("/ryw/k0", None).await.unwrap().header().unwrap().revision();
+    run.handle.wait_for_version(&informer_core::Version::from(deleted.to_string())).await.unwrap();
+    assert!(!run.store.snapshot().contains_key("/ryw/k0"));
+    run.cancel.cancel();
+}

@@ -186,9 +186,13 @@ pub(crate) async fn get(
         Verdict::Expired(why) => Err(SourceError::expired(format!("{}: HTTP {status}: {why}", answer.request))),
         Verdict::Default => {
             let message = format!("{}: HTTP {status}: {}", answer.request, preview(&answer.body));
-            Err(match status {
+            let err = match status {
                 408 | 429 | 500..=599 => SourceError::transient(message),
                 _ => SourceError::permanent(message),
+            };
+            Err(match informer_core::SyncFailureKind::of_http_status(status) {
+                Some(reason) => err.with_reason(reason),
+                None => err,
             })
         }
     }

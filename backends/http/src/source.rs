@@ -168,6 +168,15 @@ impl ListerWatcher for HttpSource {
         }
     }
 
+    /// An index read from a header (Consul's `X-Consul-Index`, etcd v2's `X-Etcd-Index`) is a
+    /// counter; an ETag or a body pointer has no declared order.
+    fn version_order(&self) -> Option<informer_core::VersionOrder> {
+        match self.inner.config.index {
+            crate::format::IndexFrom::Header(_) => Some(informer_core::VersionOrder::unsigned_decimal()),
+            _ => None,
+        }
+    }
+
     fn describe(&self) -> String {
         self.inner.name.clone()
     }

@@ -9,8 +9,12 @@
 //! | 400 / 422 to a list or watch | Permanent | the request itself is invalid (e.g. a malformed selector) |
 //! | 429, 5xx, other codes, connection failures | Transient | retry after backoff |
 //! | a body that is not the JSON expected | Malformed | |
+//!
+//! Permanent and transient errors also carry the reason of their status code
+//! ([`SyncFailureKind::of_http_status`]): 401 unauthorized, 403 forbidden, 404 not found,
+//! 400 / 422 invalid, 429 / 5xx unavailable; the sync state shows it.
 
-use informer_core::{ErrorKind, SourceError};
+use informer_core::{ErrorKind, SourceError, SyncFailureKind};
 
 use crate::codec::Status;
 
@@ -54,10 +58,17 @@ pub(crate) fn kind_of(http: u16, status: &Status, verb: Verb) -> ErrorKind {
 pub(crate) fn from_status(source: &str, verb: Verb, uri: &str, http: u16, status: &Status) -> SourceError {
     let kind = kind_of(http, status, verb);
     let code = if status.code != 0 { status.code } else { http };
-    SourceError::new(
+    let err = SourceError::new(
         kind,
         format!("{source}: {} {uri} answered {code} {}: {}", verb.name(), status.reason, status.message),
-    )
+    );
+    match kind {
+        ErrorKind::Permanent | ErrorKind::Transient => match SyncFailureKind::of_http_status(code) {
+            Some(reason) => err.with_reason(reason),
+            None => err,
+        },
+        _ => err,
+    }
 }
 
 #[cfg(test)]
@@ -67,6 +78,17 @@ mod tests {
 
     fn status(code: u16, message: &str) -> Status {
         Status { code, message: message.into(), ..Status::default() }
+    }
+
+    #[test]
+    fn refusals_carry_the_reason_of_their_status_code() {
+        let reason = |code| from_status("kube", Verb::List, "/api/v1/pods", code, &status(code, "no")).reason();
+        assert_eq!(reason(401), SyncFailureKind::Unauthorized);
+        assert_eq!(reason(403), SyncFailureKind::Forbidden);
+        assert_eq!(reason(404), SyncFailureKind::NotFound);
+        assert_eq!(reason(422), SyncFailureKind::Invalid);
+        assert_eq!(reason(503), SyncFailureKind::Unavailable);
+        assert_eq!(reason(410), SyncFailureKind::Expired);
     }
 
     #[test]

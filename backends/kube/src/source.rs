@@ -316,6 +316,11 @@ impl<T: Send + Sync + 'static> ListerWatcher for KubeSource<T> {
         self.open_watch(Verb::WatchList, request::watch_query(&self.selectors, version, options, true)).await
     }
 
+    /// resourceVersions are comparable as decimal integers since Kubernetes 1.35 (KEP-5504).
+    fn version_order(&self) -> Option<informer_core::VersionOrder> {
+        Some(informer_core::VersionOrder::unsigned_decimal())
+    }
+
     fn describe(&self) -> String {
         let mut text = format!("kube {}", self.path);
         if let Some(l) = &self.selectors.labels {

@@ -54,3 +54,23 @@ async fn rejected_streaming_list_falls_back_to_list_and_watch() {
     eventually("then a plain watch", Duration::from_secs(5), || s.server.counters().watches == 2).await;
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stripped_end_bookmark_falls_back_to_a_paged_list_after_the_stall_time() {
+    let s = setup().await;
+    s.server.set_strip_initial_events_end(true);
+    create_pods(&s.server, &PodGenerator::new(33), 300);
+    let config = fast_config()
+        .with_initial_list(InitialList::Auto)
+        .with_initial_events_stall(Duration::from_millis(300))
+        .with_page_size(Some(100));
+    let r = start(KubeSource::<Pod>::all(s.client.clone()), key_fn::<Pod>(), config);
+    r.handle.wait_synced_for(Duration::from_secs(10)).await.expect("synced through the paged list");
+    assert_eq!(store_versions(&r.store, rv), s.server.keys_and_versions("Pod"));
+    let m = r.handle.metrics();
+    assert_eq!((m.stream_fallbacks, m.errors), (1, 0), "{m:?}");
+    let c = s.server.counters();
+    assert_eq!(c.watch_lists, 1, "one streaming attempt, then paged lists");
+    assert!(c.lists >= 1, "{c:?}");
+    r.stop().await;
+}

@@ -377,6 +377,11 @@ impl<T: Send + Sync + 'static> ListerWatcher for MemorySource<T> {
         watch::open(Arc::clone(&self.inner), revision, options, true)
     }
 
+    /// The memory source's revisions are counters.
+    fn version_order(&self) -> Option<informer_core::VersionOrder> {
+        Some(informer_core::VersionOrder::unsigned_decimal())
+    }
+
     fn describe(&self) -> String {
         self.inner.config.name.clone()
     }

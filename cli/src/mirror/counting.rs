@@ -87,6 +87,10 @@ impl<L: ListerWatcher> ListerWatcher for CountingSource<L> {
         Ok(self.progress.track(self.inner.watch_list(min_version, options).await?))
     }
 
+    fn version_order(&self) -> Option<informer_core::VersionOrder> {
+        self.inner.version_order()
+    }
+
     fn describe(&self) -> String {
         self.inner.describe()
     }

@@ -168,6 +168,10 @@ impl MirrorOptions {
     }
 }
 
+/// How many attempts in a row a `--once` run makes before a permanent failure (401, 403,
+/// 404, an invalid request) ends it with exit code 1. A long-running mirror keeps retrying.
+pub const ONCE_PERMANENT_ATTEMPTS: u32 = 3;
+
 /// Why `informer mirror` failed; [`MirrorError::exit_code`] maps it to the process exit code.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -178,6 +182,10 @@ pub enum MirrorError {
     /// The reflector gave up after `--max-retries` consecutive failures (exit code 1).
     #[error(transparent)]
     GaveUp(#[from] ReflectorError),
+    /// A `--once` run met a permanent failure (unauthorized, forbidden, not found, invalid)
+    /// [`ONCE_PERMANENT_ATTEMPTS`] times in a row (exit code 1); the message names the reason.
+    #[error("not synced: {0}")]
+    NotSynced(informer_core::SyncFailure),
     /// The snapshot could not be written (exit code 1).
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),

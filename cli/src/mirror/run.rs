@@ -4,12 +4,18 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use informer_core::{CancellationToken, ListerWatcher, Reflector, ReflectorError, ReflectorHandle};
+use informer_core::{
+    CancellationToken, ListerWatcher, Reflector, ReflectorError, ReflectorHandle, SyncFailure, SyncFailureKind,
+    SyncState,
+};
 use serde_json::json;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{info, warn};
 
-use super::{CountingSource, JsonIndex, ListProgress, MirrorError, MirrorOptions, MirrorStore, ObjectAdapter};
+use super::{
+    CountingSource, JsonIndex, ListProgress, MirrorError, MirrorOptions, MirrorStore, ONCE_PERMANENT_ATTEMPTS,
+    ObjectAdapter,
+};
 use crate::metrics;
 use crate::output::Output;
 use crate::progress::SyncProgress;
@@ -92,11 +98,19 @@ pub async fn run_mirror<L: ListerWatcher>(
     let mut reflector_task = tokio::spawn(reflector.run(cancel.clone()));
     let progress = SyncProgress::start(handle.source_name(), Arc::clone(&counts));
 
+    let _state_log = AbortOnDrop(Some(tokio::spawn(log_sync_state(handle.clone()))));
+
     tokio::select! {
         synced = handle.wait_synced() => {
             if !synced {
                 return finish_reflector(reflector_task.await);
             }
+        }
+        failure = permanent_failure(&handle), if options.once => {
+            drop(progress);
+            cancel.cancel();
+            finish_reflector(reflector_task.await)?;
+            return Err(MirrorError::NotSynced(failure));
         }
         signal = shutdown.recv() => {
             info!(signal, "stopping before the initial sync finished; no snapshot written");
@@ -196,6 +210,62 @@ fn load_resume<T>(adapter: &ObjectAdapter<T>, options: &MirrorOptions) -> Result
         return Ok(None);
     };
     Ok(Some((read.items, version)))
+}
+
+/// Resolves once the reflector failed [`ONCE_PERMANENT_ATTEMPTS`] times in a row for a
+/// permanent reason (a `--once` run then gives up).
+async fn permanent_failure(handle: &ReflectorHandle) -> SyncFailure {
+    let mut states = handle.subscribe_sync_state();
+    loop {
+        if let Some(failure) = states.borrow_and_update().failure()
+            && failure.is_permanent()
+            && failure.attempts >= ONCE_PERMANENT_ATTEMPTS
+        {
+            return failure.clone();
+        }
+        if states.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// Logs each change of the sync state's phase or reason: why the mirror is not synced, and
+/// when it is again. (Each failed attempt is logged by the reflector itself.)
+async fn log_sync_state(handle: ReflectorHandle) {
+    let mut states = handle.subscribe_sync_state();
+    let mut last: Option<(std::mem::Discriminant<SyncState>, Option<SyncFailureKind>)> = None;
+    loop {
+        let state = states.borrow_and_update().clone();
+        let now = (std::mem::discriminant(&state), state.failure().map(|f| f.kind));
+        if last.is_some_and(|l| l != now) || (last.is_none() && state.failure().is_some()) {
+            match &state {
+                SyncState::Failing(failure) => warn!(
+                    source = handle.source_name(),
+                    reason = %failure.kind,
+                    permanent = failure.is_permanent(),
+                    error = %failure.message,
+                    "not synced: {}",
+                    failure.kind
+                ),
+                other => info!(source = handle.source_name(), state = %other, "sync state changed"),
+            }
+        }
+        last = Some(now);
+        if states.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Aborts a background task (the sync-state logger) when the run ends.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }
 
 fn finish_reflector(result: Result<Result<(), ReflectorError>, tokio::task::JoinError>) -> Result<(), MirrorError> {

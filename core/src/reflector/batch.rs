@@ -19,6 +19,7 @@ use tracing::warn;
 use super::metrics::Metrics;
 use super::{Runner, WatchEnd};
 use crate::key::Version;
+use crate::reason::SyncFailureKind;
 use crate::source::{ListerWatcher, SourceError, WatchEvent, WatchStream};
 use crate::store::{Change, Store};
 
@@ -144,7 +145,13 @@ where
         let count = changes.len();
         if let Err(err) = store.apply_batch(&version, changes) {
             Metrics::inc(&self.metrics().store_errors);
-            warn!(source = self.name(), %version, changes = count, error = %err, "store rejected part of a version's changes; skipped");
+            self.r.shared.sync.fail(
+                SyncFailureKind::StoreRefused,
+                format!("{}: the store refused a change at version {version}: {err}", self.name()),
+            );
+            // Repaired by a relist once the events ready now are applied (see the Store contract).
+            self.repair = true;
+            warn!(source = self.name(), %version, changes = count, error = %err, "store rejected part of a version's changes; relisting to repair");
         }
         self.set_version(version);
         Ok(())

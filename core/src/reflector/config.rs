@@ -5,17 +5,36 @@ use std::time::Duration;
 use super::backoff::BackoffConfig;
 
 /// How the reflector gets the initial state of the collection.
+///
+/// A streaming list that stalls (its end bookmark never comes: a proxy or an aggregated
+/// server that drops it, kubernetes #140890) is dropped after
+/// [`ReflectorConfig::initial_events_stall`] without any event, or after
+/// [`ReflectorConfig::initial_events_deadline`] in all; the reflector then lists in pages,
+/// counts the fallback (`stream_fallbacks`) and logs it once at WARN with the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum InitialList {
-    /// A paged list, then a watch from the list's version.
+    /// A streaming list where the backend supports it, else a paged list then a watch. The
+    /// default. Falls back to a paged list for good when the source answers
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) (not counted as an error)
+    /// or a streaming list stalls.
     #[default]
+    Auto,
+    /// A paged list, then a watch from the list's version.
     ListThenWatch,
     /// A streaming list ([`ListerWatcher::watch_list`](crate::ListerWatcher::watch_list)):
     /// one watch that first replays the current state. Falls back to
     /// [`InitialList::ListThenWatch`] when the source answers
-    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) (counted as an error, since
+    /// it was asked for) or the stream stalls.
     Streaming,
+}
+
+impl InitialList {
+    /// True if the first attempt is a streaming list.
+    pub fn tries_streaming(self) -> bool {
+        matches!(self, Self::Auto | Self::Streaming)
+    }
 }
 
 /// Everything a [`Reflector`](crate::Reflector) can be tuned with.
@@ -43,8 +62,14 @@ pub struct ReflectorConfig {
     pub watch_timeout: Option<Duration>,
     /// Ask the source for bookmarks. Default true.
     pub bookmarks: bool,
-    /// List-then-watch or streaming list.
+    /// Streaming list, list-then-watch, or the streaming list where supported (default).
     pub initial_list: InitialList,
+    /// A streaming list during which nothing at all arrives for this long (no object, no
+    /// bookmark) is dropped for a paged list. Default 10 s.
+    pub initial_events_stall: Duration,
+    /// A streaming list whose end bookmark has not come after this long in all is dropped
+    /// for a paged list. Default: no bound (a large collection streams for long).
+    pub initial_events_deadline: Option<Duration>,
     /// Make the very first list a consistent read instead of allowing a cached answer.
     pub consistent_first_list: bool,
     /// A watch that ends cleanly with no event within this time counts as a failure and is
@@ -65,7 +90,9 @@ impl Default for ReflectorConfig {
             resync_period: None,
             watch_timeout: Some(Duration::from_secs(300)),
             bookmarks: true,
-            initial_list: InitialList::ListThenWatch,
+            initial_list: InitialList::Auto,
+            initial_events_stall: Duration::from_secs(10),
+            initial_events_deadline: None,
             consistent_first_list: false,
             min_watch_duration: Duration::from_secs(1),
             seed: None,
@@ -110,10 +137,24 @@ impl ReflectorConfig {
         self
     }
 
-    /// Chooses list-then-watch or a streaming list.
+    /// Chooses auto, list-then-watch or a streaming list.
     #[must_use]
     pub fn with_initial_list(mut self, initial_list: InitialList) -> Self {
         self.initial_list = initial_list;
+        self
+    }
+
+    /// Sets how long a streaming list may receive nothing before the paged-list fallback.
+    #[must_use]
+    pub fn with_initial_events_stall(mut self, stall: Duration) -> Self {
+        self.initial_events_stall = stall;
+        self
+    }
+
+    /// Bounds the whole streaming list (until its end bookmark); `None`: no bound.
+    #[must_use]
+    pub fn with_initial_events_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.initial_events_deadline = deadline;
         self
     }
 

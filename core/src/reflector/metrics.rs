@@ -16,7 +16,7 @@ use crate::source::ErrorKind;
 use crate::telemetry::{
     LABEL_KIND, LABEL_NAME, LABEL_TYPE, REFLECTOR_ERRORS, REFLECTOR_EVENTS, REFLECTOR_LAST_EVENT,
     REFLECTOR_LIST_DURATION, REFLECTOR_LIST_PAGES, REFLECTOR_LISTS, REFLECTOR_RELISTS, REFLECTOR_RESYNCS,
-    REFLECTOR_STORE_ERRORS, REFLECTOR_SYNCED, REFLECTOR_WATCHES,
+    REFLECTOR_STORE_ERRORS, REFLECTOR_STORE_REPAIRS, REFLECTOR_STREAM_FALLBACKS, REFLECTOR_SYNCED, REFLECTOR_WATCHES,
 };
 
 /// One counter: the atomic behind [`MetricsSnapshot`] and its registered series.
@@ -54,6 +54,8 @@ pub(crate) struct Metrics {
     pub(crate) relists: Count,
     pub(crate) store_errors: Count,
     pub(crate) resyncs: Count,
+    pub(crate) store_repairs: Count,
+    pub(crate) stream_fallbacks: Count,
     errors: AtomicU64,
     errors_by_kind: [Counter; ERROR_KINDS.len()],
     list_duration: Histogram,
@@ -83,6 +85,8 @@ impl Metrics {
             relists: Count::register(REFLECTOR_RELISTS, labels()),
             store_errors: Count::register(REFLECTOR_STORE_ERRORS, labels()),
             resyncs: Count::register(REFLECTOR_RESYNCS, labels()),
+            store_repairs: Count::register(REFLECTOR_STORE_REPAIRS, labels()),
+            stream_fallbacks: Count::register(REFLECTOR_STREAM_FALLBACKS, labels()),
             errors: AtomicU64::new(0),
             errors_by_kind: ERROR_KINDS.map(|kind| {
                 let mut labels = labels();
@@ -145,6 +149,8 @@ impl Metrics {
             errors: self.errors.load(Ordering::Relaxed),
             store_errors: self.store_errors.get(),
             resyncs: self.resyncs.get(),
+            store_repairs: self.store_repairs.get(),
+            stream_fallbacks: self.stream_fallbacks.get(),
         }
     }
 }
@@ -176,10 +182,15 @@ pub struct MetricsSnapshot {
     pub relists: u64,
     /// Errors from the source (every kind).
     pub errors: u64,
-    /// Store operations that failed (the event was skipped and logged).
+    /// Store operations that failed (logged, recorded in the sync state, repaired by a relist).
     pub store_errors: u64,
     /// Resyncs performed.
     pub resyncs: u64,
+    /// Relists started to repair a change the store refused.
+    pub store_repairs: u64,
+    /// Streaming lists dropped for a paged list: the source does not support them, or one
+    /// stalled before its end bookmark.
+    pub stream_fallbacks: u64,
 }
 
 impl MetricsSnapshot {

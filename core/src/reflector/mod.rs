@@ -16,8 +16,11 @@
 //!   than the last version seen"; if the source says that version is unavailable, the next
 //!   attempt is a consistent read. `replace` then removes every key that vanished meanwhile.
 //! * Transient, malformed and permanent errors back off with full jitter ([`Backoff`]).
-//! * A store error on one event is logged, counted and skipped (client-go does the same): the
-//!   source is not at fault and retrying would not help.
+//! * A store error on one event is logged, counted, recorded in the [`SyncState`] as
+//!   [`SyncFailureKind::StoreRefused`](crate::SyncFailureKind::StoreRefused), and repaired: the
+//!   reflector applies the events already ready, then lists again (the policy is part of the
+//!   [`Store`] contract). The sync state and [`ReflectorHandle::sync_state`] say why the mirror
+//!   is not current while anything fails.
 //! * Each version's events reach the store as one [`Store::apply_batch`], after the store said
 //!   it is ready ([`Store::poll_ready`]); see the `batch` module for where a batch ends.
 //! * [`Reflector::resume_from`] starts from a saved state: a watch from its version, no list
@@ -53,6 +56,9 @@ mod batch;
 mod config;
 mod metrics;
 mod resume;
+mod stream_fallback;
+mod sync_state;
+mod version_wait;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,8 +71,13 @@ pub use backoff::{Backoff, BackoffConfig};
 pub use config::{InitialList, ReflectorConfig};
 use metrics::Metrics;
 pub use metrics::MetricsSnapshot;
+use stream_fallback::Fallback;
+use sync_state::SyncTracker;
+pub use sync_state::{SyncFailure, SyncState};
+pub use version_wait::VersionWaitError;
 
 use crate::key::Version;
+use crate::order::VersionOrder;
 use crate::source::{ErrorKind, ListOptions, ListerWatcher, SourceError, WatchEvent, WatchOptions, WatchStream};
 use crate::store::Store;
 
@@ -94,6 +105,11 @@ struct Shared {
     metrics: Metrics,
     last_version: Mutex<Option<Version>>,
     state: tokio::sync::watch::Sender<Phase>,
+    sync: SyncTracker,
+    /// The newest applied version, for `wait_for_version`.
+    applied: tokio::sync::watch::Sender<Option<Version>>,
+    /// The order the source declared, if any.
+    order: Option<VersionOrder>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +183,10 @@ enum WatchEnd {
         events: u64,
     },
     Failed(SourceError),
+    /// The store refused a change: relist to repair it (see the `Store` contract).
+    Repair,
+    /// A streaming list stalled and was dropped: list in pages.
+    FellBack,
 }
 
 impl<L, S> Reflector<L, S>
@@ -183,6 +203,9 @@ where
             name,
             last_version: Mutex::new(None),
             state,
+            sync: SyncTracker::new(),
+            applied: tokio::sync::watch::channel(None).0,
+            order: source.version_order(),
         });
         Self { source, store, config, shared, resume: None }
     }
@@ -200,6 +223,7 @@ where
     /// Runs until `cancel` fires (then returns `Ok`) or the retry limit is reached.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), ReflectorError> {
         let result = Runner::new(&self).run(&cancel).await;
+        self.shared.sync.stopped();
         self.shared.state.send_if_modified(|p| {
             if *p == Phase::NotSynced {
                 *p = Phase::StoppedBeforeSync;
@@ -223,6 +247,8 @@ struct Runner<'a, L, S> {
     streaming: bool,
     lists_done: u64,
     last_resync: Instant,
+    /// The store refused a change since the last list: relist once the ready events are in.
+    repair: bool,
 }
 
 impl<'a, L, S> Runner<'a, L, S>
@@ -239,9 +265,10 @@ where
             version: None,
             need_list: true,
             consistent: r.config.consistent_first_list,
-            streaming: r.config.initial_list == InitialList::Streaming,
+            streaming: r.config.initial_list.tries_streaming(),
             lists_done: 0,
             last_resync: Instant::now(),
+            repair: false,
         }
     }
 
@@ -282,6 +309,12 @@ where
                         return Ok(());
                     }
                 }
+                WatchEnd::Repair | WatchEnd::FellBack => {}
+            }
+            if std::mem::take(&mut self.repair) {
+                Metrics::inc(&self.metrics().store_repairs);
+                info!(source = self.name(), "the store refused a change; listing again to repair the mirror");
+                self.need_list = true;
             }
         }
     }
@@ -289,6 +322,9 @@ where
     /// Handles a source error: relist on expiry, back off otherwise. Returns `Ok(false)` if
     /// cancelled while waiting.
     async fn handle_error(&mut self, err: SourceError, cancel: &CancellationToken) -> Result<bool, ReflectorError> {
+        if err.kind() == ErrorKind::Unsupported && self.streaming && self.need_list {
+            return Ok(self.fall_back_to_list(Fallback::Unsupported(err.to_string())));
+        }
         self.metrics().source_error(err.kind());
         match err.kind() {
             ErrorKind::Expired if !(self.need_list && self.consistent) => {
@@ -300,12 +336,8 @@ where
                 self.need_list = true;
                 Ok(true)
             }
-            ErrorKind::Unsupported if self.streaming && self.need_list => {
-                info!(source = self.name(), error = %err, "streaming list unsupported; using list + watch");
-                self.streaming = false;
-                Ok(true)
-            }
             _ => {
+                let failure = self.r.shared.sync.fail_source(&err);
                 let Some(delay) = self.backoff.next_delay(Instant::now()) else {
                     return Err(ReflectorError::GaveUp {
                         source_name: self.name().to_string(),
@@ -313,7 +345,14 @@ where
                         last: err,
                     });
                 };
-                warn!(source = self.name(), error = %err, retry_in = ?delay, "source error; backing off");
+                warn!(
+                    source = self.name(),
+                    reason = %failure.kind,
+                    attempts = failure.attempts,
+                    error = %err,
+                    retry_in = ?delay,
+                    "source error; not synced; backing off"
+                );
                 Ok(self.sleep(delay, cancel).await)
             }
         }
@@ -351,14 +390,24 @@ where
 
     fn set_version(&mut self, version: Version) {
         *self.r.shared.last_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(version.clone());
+        self.r.shared.applied.send_replace(Some(version.clone()));
         self.version = Some(version);
     }
 
     fn mark_listed(&mut self, items: Vec<Arc<L::Object>>, version: Version) {
         let count = items.len();
-        if let Err(err) = self.r.store.replace(items, version.clone()) {
-            Metrics::inc(&self.metrics().store_errors);
-            warn!(source = self.name(), %version, error = %err, "store rejected part of the list");
+        match self.r.store.replace(items, version.clone()) {
+            Ok(()) => self.r.shared.sync.stored(),
+            Err(err) => {
+                Metrics::inc(&self.metrics().store_errors);
+                // The store holds the rest; a relist would be refused the same way, so the
+                // state says so until a later list or event is accepted.
+                self.r.shared.sync.fail(
+                    crate::reason::SyncFailureKind::StoreRefused,
+                    format!("{}: the store refused part of the list at version {version}: {err}", self.name()),
+                );
+                warn!(source = self.name(), %version, error = %err, "store rejected part of the list");
+            }
         }
         if self.lists_done > 0 {
             Metrics::inc(&self.metrics().relists);
@@ -443,7 +492,10 @@ where
                 .instrument(info_span!("watch", source = self.name(), version = version.as_str())) => stream,
         };
         match stream {
-            Ok(stream) => self.consume(stream, cancel).await,
+            Ok(stream) => {
+                self.r.shared.sync.healthy(self.lists_done > 0);
+                self.consume(stream, cancel).await
+            }
             Err(err) => WatchEnd::Failed(err),
         }
     }
@@ -451,23 +503,41 @@ where
     /// A streaming list: buffer the initial `Added` events until the end bookmark, replace the
     /// store with them, then go on with the same stream as an ordinary watch.
     async fn stream_list(&mut self, cancel: &CancellationToken) -> WatchEnd {
-        self.metrics().list_started();
-        Metrics::inc(&self.metrics().watches);
         let options = self.watch_options();
+        let stall = self.r.config.initial_events_stall;
+        let deadline = self.r.config.initial_events_deadline;
+        let deadline_at = deadline.map(|d| tokio::time::Instant::now() + d);
+        let mut items = Vec::new();
+        let stalled = |items: &Vec<_>| Fallback::Stalled { quiet: stall, objects: items.len() };
+        let late = |items: &Vec<_>| Fallback::Deadline { deadline: deadline.unwrap_or_default(), objects: items.len() };
         let stream = tokio::select! {
             _ = cancel.cancelled() => return WatchEnd::Cancelled,
+            _ = tokio::time::sleep(stall) => return self.stream_dropped(stalled(&items)),
+            _ = sleep_until_opt(deadline_at) => return self.stream_dropped(late(&items)),
             // After the source said the last version is unavailable, ask for the newest state.
             stream = self.r.source.watch_list(if self.consistent { None } else { self.version.as_ref() }, &options)
                 .instrument(info_span!("watch_list", source = self.name(), version = self.version.as_deref())) => stream,
         };
+        // Under `Auto`, a source that does not stream costs no list in the counters; a streaming
+        // list asked for explicitly counts even when refused.
         let mut stream = match stream {
             Ok(stream) => stream,
-            Err(err) => return WatchEnd::Failed(err),
+            Err(err) if err.kind() == ErrorKind::Unsupported && self.r.config.initial_list == InitialList::Auto => {
+                return WatchEnd::Failed(err);
+            }
+            Err(err) => {
+                self.metrics().list_started();
+                Metrics::inc(&self.metrics().watches);
+                return WatchEnd::Failed(err);
+            }
         };
-        let mut items = Vec::new();
+        self.metrics().list_started();
+        Metrics::inc(&self.metrics().watches);
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => return WatchEnd::Cancelled,
+                _ = tokio::time::sleep(stall) => return self.stream_dropped(stalled(&items)),
+                _ = sleep_until_opt(deadline_at) => return self.stream_dropped(late(&items)),
                 next = stream.next() => next,
             };
             match next {
@@ -496,6 +566,11 @@ where
                 }
             }
         }
+    }
+
+    fn stream_dropped(&mut self, why: Fallback) -> WatchEnd {
+        self.fall_back_to_list(why);
+        WatchEnd::FellBack
     }
 
     async fn consume(&mut self, mut stream: WatchStream<L::Object>, cancel: &CancellationToken) -> WatchEnd {
@@ -528,6 +603,9 @@ where
                     events += 1;
                     if let Err(end) = self.apply_ready(event, &mut stream, &mut events, cancel).await {
                         return end;
+                    }
+                    if self.repair {
+                        return WatchEnd::Repair;
                     }
                 }
             }

@@ -80,6 +80,7 @@ where
         // The store holds a complete state: later lists are relists, resyncs may run.
         self.lists_done = 1;
         self.set_version(version);
+        self.r.shared.sync.stored();
         self.r.shared.state.send_if_modified(|p| {
             let changed = *p != Phase::Synced;
             *p = Phase::Synced;

@@ -193,6 +193,7 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<RequestRecord>>,
     pub(crate) bookmark_tx: tokio::sync::watch::Sender<u64>,
     watch_list_supported: AtomicBool,
+    strip_initial_events_end: AtomicBool,
     paginate_cached_lists: AtomicBool,
     forced_expiries: AtomicU32,
     forced_continue_expiries: AtomicU32,
@@ -203,6 +204,10 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn watch_list_supported(&self) -> bool {
         self.watch_list_supported.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn strip_initial_events_end(&self) -> bool {
+        self.strip_initial_events_end.load(Ordering::SeqCst)
     }
 
     pub(crate) fn paginate_cached_lists(&self) -> bool {
@@ -272,6 +277,7 @@ impl KubeApiServer {
             requests: Mutex::new(Vec::new()),
             bookmark_tx,
             watch_list_supported: AtomicBool::new(true),
+            strip_initial_events_end: AtomicBool::new(false),
             paginate_cached_lists: AtomicBool::new(false),
             forced_expiries: AtomicU32::new(0),
             forced_continue_expiries: AtomicU32::new(0),
@@ -472,6 +478,13 @@ impl KubeApiServer {
     /// enabled"), as servers without the feature do.
     pub fn set_watch_list_supported(&self, supported: bool) {
         self.shared.watch_list_supported.store(supported, Ordering::SeqCst);
+    }
+
+    /// `true`: streaming lists send their initial events but never the bookmark that ends them
+    /// (`k8s.io/initial-events-end`), as a proxy or an aggregated API server that drops it
+    /// does (kubernetes #140890); the watch then goes on with changes. Default `false`.
+    pub fn set_strip_initial_events_end(&self, strip: bool) {
+        self.shared.strip_initial_events_end.store(strip, Ordering::SeqCst);
     }
 
     /// `true` (default, Kubernetes 1.34+): `resourceVersion=0` lists honour `limit`. `false`:

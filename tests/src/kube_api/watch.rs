@@ -108,7 +108,7 @@ impl Watcher {
             self.processed = from;
             from
         };
-        if send_initial_end && !self.bookmark(true).await {
+        if send_initial_end && !self.shared.strip_initial_events_end() && !self.bookmark(true).await {
             return;
         }
         let mut options = WatchOptions::default();

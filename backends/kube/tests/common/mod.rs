@@ -29,9 +29,11 @@ pub async fn setup_with(options: informer_tests::kube_api::ServerOptions) -> Set
     Setup { server, client, _dir: dir }
 }
 
-/// Small backoff, no minimum watch duration, seeded jitter.
+/// Small backoff, no minimum watch duration, seeded jitter; list then watch, the initial list
+/// these tests count requests of (the streaming tests choose streaming themselves).
 pub fn fast_config() -> ReflectorConfig {
     ReflectorConfig::default()
+        .with_initial_list(informer_core::InitialList::ListThenWatch)
         .with_backoff(
             BackoffConfig::default().with_initial(Duration::from_millis(5)).with_max(Duration::from_millis(50)),
         )
