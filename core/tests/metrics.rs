@@ -45,7 +45,11 @@ async fn records_lists_pages_events_and_sync_labelled_with_the_reflector_name() 
     for i in 0..5 {
         source.put(format!("k{i}"), i);
     }
-    let config = fast_config().with_page_size(Some(2)).with_name("pods");
+    // Paged lists, counted below (the default streams from the memory source).
+    let config = fast_config()
+        .with_page_size(Some(2))
+        .with_name("pods")
+        .with_initial_list(informer_core::InitialList::ListThenWatch);
     let run = metrics::with_local_recorder(&recorder, || start(&source, config));
     assert!(run.handle.wait_synced().await);
     source.put("k0", 100);
