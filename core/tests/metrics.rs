@@ -7,21 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use informer_memory::MemorySource;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-
-/// Every series as "metric{label=value,...}" (labels sorted) → its value.
-fn series(snapshotter: &Snapshotter) -> HashMap<String, DebugValue> {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let mut labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
-            labels.sort();
-            (format!("{}{{{}}}", key.key().name(), labels.join(",")), value)
-        })
-        .collect()
-}
+use informer_tests::metrics::series;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 fn counter(series: &HashMap<String, DebugValue>, key: &str) -> u64 {
     match series.get(key) {

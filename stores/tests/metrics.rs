@@ -6,21 +6,8 @@ use std::time::Duration;
 
 use informer_core::{KeyFn, ObjectKey, Store, Version};
 use informer_stores::{Cache, DeltaFifo, DeltaFifoOptions, IndexFn, Indexer, Indexers, WorkQueue};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-
-/// Every series as "metric{label=value,...}" (labels sorted) → its value.
-fn series(snapshotter: &Snapshotter) -> HashMap<String, DebugValue> {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let mut labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
-            labels.sort();
-            (format!("{}{{{}}}", key.key().name(), labels.join(",")), value)
-        })
-        .collect()
-}
+use informer_tests::metrics::series;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 fn value(series: &HashMap<String, DebugValue>, key: &str) -> f64 {
     match series.get(key) {

@@ -7,6 +7,7 @@ pub mod control_plane;
 pub mod etcd;
 pub mod guarantees;
 pub mod map_store;
+pub mod metrics;
 pub mod process;
 pub mod proxy;
 pub mod reflect;
