@@ -113,7 +113,10 @@ async fn watch_run(recording: Recording) -> Duration {
     for i in 0..EVENTS {
         source.put(format!("k{}", i % 1000), i);
     }
-    while handle.metrics().events_modified < EVENTS {
+    // Until the store holds the source's newest revision: counting events would never end if
+    // the watch fell more than the source's history behind and relisted.
+    let target = source.revision();
+    while handle.last_synced_version().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) < target {
         tokio::task::yield_now().await;
     }
     let elapsed = started.elapsed();
