@@ -13,10 +13,9 @@
 use std::sync::Arc;
 
 use informer_core::{Change, KeyFn, ObjectKey, Store, StoreError, Version};
-use metrics::Gauge;
 use parking_lot::RwLock;
 
-use crate::telemetry::{self, STORE_OBJECTS};
+use crate::telemetry::{self, LenGauge, STORE_OBJECTS};
 
 /// The hash map every store of this crate uses (hashbrown with foldhash).
 pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V>;
@@ -62,21 +61,21 @@ pub struct Cache<T> {
     key_fn: KeyFn<T>,
     items: RwLock<FastMap<ObjectKey, Arc<T>>>,
     /// `informer_store_objects`, once named; a no-op handle before.
-    objects: Gauge,
+    objects: LenGauge,
 }
 
 impl<T> Cache<T> {
     /// An empty cache that keys objects with `key_fn`.
     pub fn new(key_fn: KeyFn<T>) -> Self {
-        Self { key_fn, items: RwLock::new(FastMap::default()), objects: Gauge::noop() }
+        Self { key_fn, items: RwLock::new(FastMap::default()), objects: LenGauge::noop() }
     }
 
     /// Names the cache in its metrics ([`telemetry`]): from now on it records
     /// `informer_store_objects{name}`.
     #[must_use]
     pub fn with_name(self, name: &str) -> Self {
-        let objects = telemetry::gauge(STORE_OBJECTS, name);
-        objects.set(self.len() as f64);
+        let objects = LenGauge::new(telemetry::gauge(STORE_OBJECTS, name));
+        objects.set(self.len());
         Self { objects, ..self }
     }
 
@@ -99,7 +98,7 @@ impl<T> Cache<T> {
         let key = self.key_fn.key(&object)?;
         let mut items = self.items.write();
         items.insert(key, object);
-        self.objects.set(items.len() as f64);
+        self.objects.set(items.len());
         Ok(())
     }
 }
@@ -125,7 +124,7 @@ impl<T: Send + Sync + 'static> Store for Cache<T> {
         let key = self.key_fn.key(&object)?;
         let mut items = self.items.write();
         items.remove(&key);
-        self.objects.set(items.len() as f64);
+        self.objects.set(items.len());
         Ok(())
     }
 
@@ -162,7 +161,7 @@ impl<T: Send + Sync + 'static> Store for Cache<T> {
         // Swap under the lock, drop the old map after releasing it.
         let mut guard = self.items.write();
         let old = std::mem::replace(&mut *guard, map);
-        self.objects.set(guard.len() as f64);
+        self.objects.set(guard.len());
         drop(guard);
         drop(old);
         first_error.map_or(Ok(()), Err)
@@ -185,7 +184,7 @@ impl<T: Send + Sync + 'static> Store for Cache<T> {
                 };
                 old.extend(previous);
             }
-            self.objects.set(items.len() as f64);
+            self.objects.set(items.len());
         }
         drop(old);
         first_error.map_or(Ok(()), Err)

@@ -13,6 +13,8 @@
 //! | [`DeltaFifo`](crate::DeltaFifo) | [`DeltaFifoOptions::with_name`](crate::DeltaFifoOptions::with_name) (default `DeltaFifo`: always recorded) |
 //! | [`WorkQueue`](crate::WorkQueue) | [`WorkQueue::with_name`](crate::WorkQueue::with_name) |
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use informer_core::telemetry::LABEL_NAME;
 use metrics::{Counter, Gauge, Histogram, Label};
 
@@ -43,6 +45,44 @@ pub const WORKQUEUE_RETRIES: &str = "workqueue_retries_total";
 pub const WORKQUEUE_UNFINISHED_WORK: &str = "workqueue_unfinished_work_seconds";
 /// Gauge: seconds the longest-running key has been processed.
 pub const WORKQUEUE_LONGEST_RUNNING: &str = "workqueue_longest_running_processor_seconds";
+
+/// A gauge of a length that reaches the recorder only when the length changed. Stores set their
+/// sizes after every update, and most updates (a modified object, same index values) change no
+/// length: comparing with the last value sent is a plain load, where a recorder's `set` is one or
+/// more atomic read-modify-writes on shared cache lines.
+#[derive(Debug)]
+pub(crate) struct LenGauge {
+    gauge: Gauge,
+    /// The last length sent; `usize::MAX` before the first.
+    sent: AtomicUsize,
+}
+
+impl LenGauge {
+    pub(crate) fn new(gauge: Gauge) -> Self {
+        Self { gauge, sent: AtomicUsize::new(usize::MAX) }
+    }
+
+    /// A handle that records nothing.
+    pub(crate) fn noop() -> Self {
+        Self::new(Gauge::noop())
+    }
+
+    /// Sends `len` if it differs from the last length sent. Callers hold the store's write lock
+    /// (or own the store), so the load and the store below do not race with another `set`.
+    pub(crate) fn set(&self, len: usize) {
+        if self.sent.load(Ordering::Relaxed) != len {
+            self.sent.store(len, Ordering::Relaxed);
+            self.gauge.set(len as f64);
+        }
+    }
+}
+
+impl Clone for LenGauge {
+    /// The same series; the copy sends its first length again.
+    fn clone(&self) -> Self {
+        Self::new(self.gauge.clone())
+    }
+}
 
 fn labels(name: &str) -> Vec<Label> {
     vec![Label::new(LABEL_NAME, name.to_string())]

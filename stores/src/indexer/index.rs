@@ -1,10 +1,10 @@
 //! One index: index value → set of object keys, kept in step with the items.
 
 use informer_core::ObjectKey;
-use metrics::Gauge;
 
 use super::IndexFn;
 use crate::cache::FastMap;
+use crate::telemetry::LenGauge;
 
 /// The keys of the objects found under one index value.
 pub(crate) type KeySet = hashbrown::HashSet<ObjectKey>;
@@ -16,11 +16,11 @@ pub(crate) struct Index<T> {
     /// Never holds an empty set: a value whose last key leaves is removed.
     pub(crate) values: FastMap<Box<str>, KeySet>,
     /// `informer_store_index_values` once the indexer is named; a no-op handle before.
-    pub(crate) size: Gauge,
+    pub(crate) size: LenGauge,
 }
 
 impl<T> Index<T> {
-    pub(crate) fn new(name: String, func: IndexFn<T>, size: Gauge) -> Self {
+    pub(crate) fn new(name: String, func: IndexFn<T>, size: LenGauge) -> Self {
         Self { name, func, values: FastMap::default(), size }
     }
 

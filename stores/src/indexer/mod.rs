@@ -20,11 +20,10 @@ mod tests;
 use std::sync::Arc;
 
 use informer_core::{Change, KeyFn, ObjectKey, Store, StoreError, Version};
-use metrics::Gauge;
 use parking_lot::RwLock;
 
 use crate::cache::{FastMap, keyed_changes};
-use crate::telemetry::{self, STORE_OBJECTS};
+use crate::telemetry::{self, LenGauge, STORE_OBJECTS};
 use index::{Index, KeySet};
 pub use index_fn::{IndexFn, IndexValues, Indexers};
 
@@ -94,7 +93,7 @@ pub struct Indexer<T> {
     key_fn: KeyFn<T>,
     inner: RwLock<Inner<T>>,
     /// The metrics `name` and `informer_store_objects`, once named.
-    metrics: Option<(String, Gauge)>,
+    metrics: Option<(String, LenGauge)>,
 }
 
 struct Inner<T> {
@@ -161,7 +160,7 @@ impl<T> Indexer<T> {
 
     /// An indexer with the given indexes.
     pub fn with_indexers(key_fn: KeyFn<T>, indexers: Indexers<T>) -> Self {
-        let indexes = indexers.0.into_iter().map(|(name, f)| Index::new(name, f, Gauge::noop())).collect();
+        let indexes = indexers.0.into_iter().map(|(name, f)| Index::new(name, f, LenGauge::noop())).collect();
         Self { key_fn, inner: RwLock::new(Inner { items: FastMap::default(), indexes }), metrics: None }
     }
 
@@ -171,24 +170,27 @@ impl<T> Indexer<T> {
     pub fn with_name(mut self, name: &str) -> Self {
         let inner = self.inner.get_mut();
         for index in &mut inner.indexes {
-            index.size = telemetry::index_gauge(name, &index.name);
+            index.size = LenGauge::new(telemetry::index_gauge(name, &index.name));
         }
-        self.metrics = Some((name.to_string(), telemetry::gauge(STORE_OBJECTS, name)));
+        self.metrics = Some((name.to_string(), LenGauge::new(telemetry::gauge(STORE_OBJECTS, name))));
         self.record(&self.inner.read());
         self
     }
 
     /// The gauge of a new index: a registered one once named, else a no-op.
-    fn index_gauge(&self, index: &str) -> Gauge {
-        self.metrics.as_ref().map_or_else(Gauge::noop, |(name, _)| telemetry::index_gauge(name, index))
+    fn index_gauge(&self, index: &str) -> LenGauge {
+        self.metrics
+            .as_ref()
+            .map_or_else(LenGauge::noop, |(name, _)| LenGauge::new(telemetry::index_gauge(name, index)))
     }
 
-    /// Sets the gauges from the contents, under the lock that changed them.
+    /// Sets the gauges from the contents, under the lock that changed them (each reaches the
+    /// recorder only if its length changed).
     fn record(&self, inner: &Inner<T>) {
         if let Some((_, objects)) = &self.metrics {
-            objects.set(inner.items.len() as f64);
+            objects.set(inner.items.len());
             for index in &inner.indexes {
-                index.size.set(index.values.len() as f64);
+                index.size.set(index.values.len());
             }
         }
     }
@@ -337,7 +339,7 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
             }
         }
         // Build the new indexes before taking the write lock: readers keep going meanwhile.
-        let funcs: Vec<(String, IndexFn<T>, Gauge)> =
+        let funcs: Vec<(String, IndexFn<T>, LenGauge)> =
             self.inner.read().indexes.iter().map(|i| (i.name.clone(), i.func.clone(), i.size.clone())).collect();
         let mut indexes = Vec::with_capacity(funcs.len());
         for (name, func, size) in funcs {
@@ -349,7 +351,7 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
         }
         let mut inner = self.inner.write();
         // An index added while we built: build it now, under the lock.
-        let added: Vec<(String, IndexFn<T>, Gauge)> = inner
+        let added: Vec<(String, IndexFn<T>, LenGauge)> = inner
             .indexes
             .iter()
             .filter(|i| !indexes.iter().any(|n| n.name == i.name))
