@@ -13,59 +13,18 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use informer_core::{KeyError, KeyFn, Keyed, ObjectKey, Store, Version};
-use informer_stores::{Cache, IndexFn, Indexer, Indexers};
+use informer_core::{KeyFn, ObjectKey, Store, Version};
+use informer_stores::Cache;
 
-const N: usize = 100_000;
-const NODES: usize = 100;
-const NAMESPACES: usize = 10;
+mod support;
 
-/// A pod-like object whose key is computed once, as a decoded object's would be.
-struct Pod {
-    key: ObjectKey,
-    namespace: String,
-    node: String,
-    #[allow(dead_code)]
-    generation: u64,
-}
-
-impl Keyed for Pod {
-    fn key(&self) -> Result<ObjectKey, KeyError> {
-        Ok(self.key.clone())
-    }
-}
-
-/// The `i`-th pod, on node `(i + shift) % NODES`.
-fn pod(i: usize, shift: usize, generation: u64) -> Arc<Pod> {
-    let namespace = format!("ns-{}", i % NAMESPACES);
-    Arc::new(Pod {
-        key: ObjectKey::new(format!("{namespace}/pod-{i}")),
-        namespace,
-        node: format!("node-{}", (i + shift) % NODES),
-        generation,
-    })
-}
-
-fn pods(shift: usize, generation: u64) -> Vec<Arc<Pod>> {
-    (0..N).map(|i| pod(i, shift, generation)).collect()
-}
-
-fn indexer() -> Indexer<Pod> {
-    let indexer = Indexer::with_indexers(
-        KeyFn::keyed(),
-        Indexers::new()
-            .with("namespace", IndexFn::single(|p: &Pod| p.namespace.as_str()))
-            .with("node", IndexFn::single(|p: &Pod| p.node.as_str())),
-    );
-    indexer.replace(pods(0, 0), Version::from("1")).expect("keyed pods");
-    indexer
-}
+use support::{N, Pod, indexer, pods};
 
 fn indexer_updates(c: &mut Criterion) {
     let mut group = c.benchmark_group("indexer_update_100k_2_indexes");
     group.throughput(Throughput::Elements(N as u64));
 
-    let store = indexer();
+    let store = indexer(None);
     let same = pods(0, 1);
     group.bench_function("values_unchanged", |b| {
         b.iter(|| {
@@ -75,7 +34,7 @@ fn indexer_updates(c: &mut Criterion) {
         })
     });
 
-    let store = indexer();
+    let store = indexer(None);
     let versions = [pods(1, 1), pods(0, 2)];
     let mut turn = 0;
     group.bench_function("node_changes_every_update", |b| {
@@ -91,7 +50,7 @@ fn indexer_updates(c: &mut Criterion) {
 
 fn indexer_reads(c: &mut Criterion) {
     let mut group = c.benchmark_group("indexer_read_100k");
-    let store = indexer();
+    let store = indexer(None);
     group.bench_function("list", |b| b.iter(|| black_box(store.list())));
     group.bench_function("by_index_node_1k_objects", |b| b.iter(|| black_box(store.by_index("node", "node-7"))));
     group.bench_function("by_index_namespace_10k_objects", |b| {

@@ -12,33 +12,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use informer_core::{CancellationToken, KeyError, KeyFn, Keyed, ObjectKey, Reflector, ReflectorConfig, Store, Version};
-use informer_memory::{MemoryObject, MemorySource};
+use informer_core::{CancellationToken, KeyFn, Reflector, ReflectorConfig, Store};
+use informer_memory::{MemoryConfig, MemoryObject, MemorySource};
 use informer_stores::{IndexFn, Indexer, Indexers};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
-const N: usize = 100_000;
-const NODES: usize = 100;
+mod support;
+
+use support::{N, indexer, pods};
+
 const EVENTS: u64 = 20_000;
-
-struct Pod {
-    key: ObjectKey,
-    node: String,
-}
-
-impl Keyed for Pod {
-    fn key(&self) -> Result<ObjectKey, KeyError> {
-        Ok(self.key.clone())
-    }
-}
-
-fn pods(shift: usize) -> Vec<Arc<Pod>> {
-    (0..N)
-        .map(|i| {
-            Arc::new(Pod { key: ObjectKey::new(format!("ns/pod-{i}")), node: format!("node-{}", (i + shift) % NODES) })
-        })
-        .collect()
-}
 
 /// How a variant records.
 #[derive(Clone, Copy)]
@@ -62,35 +45,34 @@ fn with_recording<R>(recording: Recording, build: impl FnOnce() -> R) -> R {
     }
 }
 
+/// The indexer bench's two update workloads (two indexes; index values unchanged, and every
+/// update moving a pod to another node), per recording variant.
 fn indexer_updates(c: &mut Criterion) {
-    let mut group = c.benchmark_group("metrics_overhead_indexer_update_100k");
+    let mut group = c.benchmark_group("metrics_overhead_indexer_update_100k_2_indexes");
     group.throughput(Throughput::Elements(N as u64));
-    let versions = [pods(1), pods(0)];
-    for (label, recording) in VARIANTS {
-        let store = with_recording(recording, || {
-            let store = Indexer::with_indexers(
-                KeyFn::keyed(),
-                Indexers::new().with("node", IndexFn::single(|p: &Pod| p.node.as_str())),
-            );
-            if matches!(recording, Recording::Off) { store } else { store.with_name("pods") }
-        });
-        store.replace(pods(0), Version::from("1")).expect("keyed pods");
-        let mut turn = 0;
-        group.bench_function(label, |b| {
-            b.iter(|| {
-                turn ^= 1;
-                for p in &versions[turn] {
-                    store.update(Arc::clone(p)).expect("keyed");
-                }
-            })
-        });
+    let workloads = [("values_unchanged", [pods(0, 1), pods(0, 2)]), ("node_changes", [pods(1, 1), pods(0, 2)])];
+    for (workload, versions) in &workloads {
+        for (label, recording) in VARIANTS {
+            let name = (!matches!(recording, Recording::Off)).then_some("pods");
+            let store = with_recording(recording, || indexer(name));
+            let mut turn = 0;
+            group.bench_function(format!("{workload}/{label}"), |b| {
+                b.iter(|| {
+                    turn ^= 1;
+                    for p in &versions[turn] {
+                        store.update(Arc::clone(p)).expect("keyed");
+                    }
+                })
+            });
+        }
     }
     group.finish();
 }
 
 /// One watch run: a synced reflector, then `EVENTS` modifications; the time until all are applied.
 async fn watch_run(recording: Recording) -> Duration {
-    let source = MemorySource::<u64>::new();
+    // History for every event: a watch that fell behind would relist, and time that instead.
+    let source = MemorySource::<u64>::with_config(MemoryConfig::default().with_history(2 * EVENTS as usize));
     for i in 0..1000u64 {
         source.put(format!("k{i}"), i);
     }
