@@ -120,9 +120,7 @@ fn main() {
     let server = rt.block_on(KubeApiServer::start_with(options)).expect("local API server starts");
     let generator = PodGenerator::new(8);
     let loading = Instant::now();
-    for i in 0..pods {
-        server.create(generator.pod(i)).expect("pod created");
-    }
+    server.create_pods(&generator, 0..pods).expect("pods created");
     eprintln!("loaded {pods} pods in {:.1?}", loading.elapsed());
     let proxy = rt.block_on(FaultProxy::start(server.addr(), Faults::none(), 1)).expect("proxy starts");
     let dir = tempfile::tempdir().expect("temp dir");

@@ -39,9 +39,7 @@ struct Cluster {
 async fn cluster(pods: usize) -> Cluster {
     let server = KubeApiServer::start_with(ServerOptions::default().with_bookmark_interval(None)).await.unwrap();
     let generator = PodGenerator::new(11).with_namespaces(3).with_nodes(5);
-    for i in 0..pods {
-        server.create(generator.pod(i)).unwrap();
-    }
+    server.create_pods(&generator, 0..pods).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig).unwrap();

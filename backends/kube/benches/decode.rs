@@ -32,10 +32,7 @@ fn list(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let (server, client) = runtime.block_on(async {
         let server = KubeApiServer::start().await.expect("server");
-        let pods = PodGenerator::new(2);
-        for i in 0..1_000 {
-            server.create(pods.pod(i)).expect("created");
-        }
+        server.create_pods(&PodGenerator::new(2), 0..1_000).expect("created");
         let client =
             informer_kube::kube::Client::try_from(informer_kube::kube::Config::new(server.url().parse().expect("url")))
                 .expect("client");

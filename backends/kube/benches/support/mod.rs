@@ -42,13 +42,9 @@ pub async fn loaded_server(count: usize, history: usize) -> KubeApiServer {
     let started = Instant::now();
     let pods = PodGenerator::new(SEED);
     std::thread::scope(|s| {
-        for part in 0..2 {
+        for part in [0..count / 2, count / 2..count] {
             let (server, pods) = (&server, &pods);
-            s.spawn(move || {
-                for i in (part..count).step_by(2) {
-                    server.create(pods.pod(i)).expect("pod created");
-                }
-            });
+            s.spawn(move || server.create_pods(pods, part).expect("pods created"));
         }
     });
     eprintln!("loaded {count} pods into the local API server in {:.1?}", started.elapsed());

@@ -56,9 +56,7 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -
 
 /// Creates pods `0..n` of `generator`.
 pub fn create_pods(server: &KubeApiServer, generator: &PodGenerator, n: usize) {
-    for i in 0..n {
-        server.create(generator.pod(i)).expect("pod created");
-    }
+    server.create_pods(generator, 0..n).expect("pods created");
 }
 
 /// The store's keys with each object's resourceVersion.
