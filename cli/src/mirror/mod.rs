@@ -80,14 +80,10 @@ impl<T> ObjectAdapter<T> {
         self
     }
 
-    /// True if this adapter can read objects back from a snapshot (`--resume`).
-    pub fn can_read_back(&self) -> bool {
-        self.from_json.is_some()
-    }
-
-    /// The object of a snapshot item; `None` if this adapter cannot read objects back.
-    pub fn from_json(&self, key: &str, json: &str) -> Option<Result<T, String>> {
-        self.from_json.as_ref().map(|f| f(key, json))
+    /// How to read an object back from its snapshot item (key, JSON text), for `--resume`;
+    /// `None` if this adapter cannot.
+    pub fn reader(&self) -> Option<&FromJsonFn<T>> {
+        self.from_json.as_deref()
     }
 
     /// Reads each object's version (its last change), shown in `--events` lines.

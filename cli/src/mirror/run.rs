@@ -182,12 +182,12 @@ type Resumed<T> = (Vec<Arc<T>>, informer_core::Version);
 /// file does not exist yet or has no version.
 fn load_resume<T>(adapter: &ObjectAdapter<T>, options: &MirrorOptions) -> Result<Option<Resumed<T>>, MirrorError> {
     let Some(path) = &options.snapshot else { return Ok(None) };
-    if !adapter.can_read_back() {
+    let Some(from_json) = adapter.reader() else {
         return Err(MirrorError::Usage(format!(
             "--resume: objects of {} cannot be read back from a snapshot",
             options.source
         )));
-    }
+    };
     let check_source = |source: &str| match source == options.source {
         true => Ok(()),
         false => Err(format!(
@@ -197,10 +197,7 @@ fn load_resume<T>(adapter: &ObjectAdapter<T>, options: &MirrorOptions) -> Result
         )),
     };
     // Streamed: only the objects are held, never the whole file's JSON tree.
-    let read = snapshot::read(path, check_source, |key, json| match adapter.from_json(key, json) {
-        Some(result) => result.map(Arc::new),
-        None => Err("this SOURCE's objects cannot be read back".to_string()),
-    });
+    let read = snapshot::read(path, check_source, |key, json| from_json(key, json).map(Arc::new));
     let Some(read) = read.map_err(|e| MirrorError::Usage(format!("--resume: {e}")))? else {
         info!(path = %path.display(), "no snapshot yet; starting with a list");
         return Ok(None);
