@@ -31,6 +31,8 @@
 //! | `informer_store_index_values` | gauge | `name`, `index` | distinct values of one index of a named `Indexer` |
 //! | `informer_queue_depth` | gauge | `name` | keys queued in a `DeltaFifo` |
 //! | `informer_queue_adds_total` | counter | `name` | changes a `DeltaFifo` accepted |
+//! | `informer_subscriber_depth` | gauge | `name`, `subscriber` | events queued for a named informer subscription |
+//! | `informer_subscriber_dropped_events_total` | counter | `name`, `subscriber` | events dropped for a named `DropAndResync` subscription (its keys are resynced) |
 //! | `workqueue_depth` | gauge | `name` | keys queued in a named `WorkQueue` |
 //! | `workqueue_adds_total` | counter | `name` | keys added (after de-duplication) |
 //! | `workqueue_queue_duration_seconds` | histogram | `name` | time a key waited before `get` took it |
@@ -79,6 +81,8 @@ pub const METRICS: &[(&str, Kind)] = &[
     (STORE_INDEX_VALUES, Kind::Gauge),
     (QUEUE_DEPTH, Kind::Gauge),
     (QUEUE_ADDS, Kind::Counter),
+    (SUBSCRIBER_DEPTH, Kind::Gauge),
+    (SUBSCRIBER_DROPPED, Kind::Counter),
     (WORKQUEUE_DEPTH, Kind::Gauge),
     (WORKQUEUE_ADDS, Kind::Counter),
     (WORKQUEUE_QUEUE_DURATION, Kind::Histogram),

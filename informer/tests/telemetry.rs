@@ -7,8 +7,8 @@ use std::sync::Arc;
 use informer::memory::MemorySource;
 use informer::telemetry::{Kind, METRICS};
 use informer::{
-    CancellationToken, DeltaFifo, DeltaFifoOptions, IndexFn, Indexer, Indexers, KeyFn, ObjectKey, Reflector,
-    ReflectorConfig, Store, WorkQueue,
+    CancellationToken, DeltaFifo, DeltaFifoOptions, IndexFn, Indexer, Indexers, Informer, InformerConfig, KeyFn,
+    ObjectKey, Overflow, Reflector, ReflectorConfig, Store, SubscribeOptions, WorkQueue,
 };
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
@@ -70,6 +70,26 @@ async fn every_documented_metric_is_recorded_with_its_kind_and_a_name_label() {
     cancel.cancel();
     task.await.unwrap().unwrap();
     queue.shut_down();
+
+    // An informer with a named subscription that falls behind (DropAndResync).
+    let informed = MemorySource::<String>::new();
+    let informer = Informer::with_cache(informed.clone(), KeyFn::keyed(), InformerConfig::default());
+    let informer_handle = informer.handle();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(informer.run(cancel.clone()));
+    assert!(informer_handle.wait_synced().await);
+    let mut subscription = metrics::with_local_recorder(&recorder, || {
+        informer_handle.subscribe_with(SubscribeOptions::bounded(1, Overflow::DropAndResync).with_name("slow"))
+    });
+    let mut reader = informer_handle.subscribe();
+    for i in 0..3 {
+        informed.put("k", i.to_string());
+        reader.recv().await.unwrap();
+    }
+    assert_eq!(subscription.missed_keys(), 1);
+    assert!(subscription.recv().await.is_some(), "the resync");
+    cancel.cancel();
+    task.await.unwrap().unwrap();
 
     let mut recorded = BTreeMap::new();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {

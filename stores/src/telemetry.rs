@@ -12,6 +12,7 @@
 //! | [`Cache`](crate::Cache), [`Indexer`](crate::Indexer) | `with_name` |
 //! | [`DeltaFifo`](crate::DeltaFifo) | [`DeltaFifoOptions::with_name`](crate::DeltaFifoOptions::with_name) (default `DeltaFifo`: always recorded) |
 //! | [`WorkQueue`](crate::WorkQueue) | [`WorkQueue::with_name`](crate::WorkQueue::with_name) |
+//! | an [`Informer`](crate::Informer)'s subscription | [`SubscribeOptions::with_name`](crate::SubscribeOptions::with_name) (the `name` label is the informer's reflector's) |
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -29,6 +30,16 @@ pub const STORE_INDEX_VALUES: &str = "informer_store_index_values";
 pub const QUEUE_DEPTH: &str = "informer_queue_depth";
 /// Counter: changes a [`DeltaFifo`](crate::DeltaFifo) accepted.
 pub const QUEUE_ADDS: &str = "informer_queue_adds_total";
+
+/// The label of the subscriber metrics: the subscription's name
+/// ([`SubscribeOptions::name`](crate::SubscribeOptions::name)).
+pub const LABEL_SUBSCRIBER: &str = "subscriber";
+/// Gauge: events queued for one named subscriber of an [`Informer`](crate::Informer), by
+/// [`LABEL_SUBSCRIBER`]; `name` is the informer's (its reflector's) name.
+pub const SUBSCRIBER_DEPTH: &str = "informer_subscriber_depth";
+/// Counter: events dropped for one named subscriber under
+/// [`Overflow::DropAndResync`](crate::Overflow::DropAndResync) (resynced later, per key).
+pub const SUBSCRIBER_DROPPED: &str = "informer_subscriber_dropped_events_total";
 
 /// Gauge: keys queued in a [`WorkQueue`](crate::WorkQueue), client-go's `workqueue_depth`.
 pub const WORKQUEUE_DEPTH: &str = "workqueue_depth";
@@ -98,6 +109,23 @@ pub(crate) fn index_gauge(name: &str, index: &str) -> Gauge {
     let mut labels = labels(name);
     labels.push(Label::new(LABEL_INDEX, index.to_string()));
     metrics::gauge!(STORE_INDEX_VALUES, labels)
+}
+
+/// The labels of one named subscriber of informer `name`.
+fn subscriber_labels(name: &str, subscriber: &str) -> Vec<Label> {
+    let mut labels = labels(name);
+    labels.push(Label::new(LABEL_SUBSCRIBER, subscriber.to_string()));
+    labels
+}
+
+/// [`SUBSCRIBER_DEPTH`] of one subscriber.
+pub(crate) fn subscriber_gauge(name: &str, subscriber: &str) -> Gauge {
+    metrics::gauge!(SUBSCRIBER_DEPTH, subscriber_labels(name, subscriber))
+}
+
+/// [`SUBSCRIBER_DROPPED`] of one subscriber.
+pub(crate) fn subscriber_counter(name: &str, subscriber: &str) -> Counter {
+    metrics::counter!(SUBSCRIBER_DROPPED, subscriber_labels(name, subscriber))
 }
 
 /// A counter labelled `name`.

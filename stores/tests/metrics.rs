@@ -138,3 +138,45 @@ fn without_a_recorder_named_stores_and_queues_work_and_record_nothing() {
     assert_eq!(queue.len(), 1);
     assert!(snapshotter.snapshot().into_vec().is_empty());
 }
+
+#[tokio::test]
+async fn a_named_subscription_records_its_depth_and_dropped_events() {
+    use informer_core::CancellationToken;
+    use informer_memory::MemorySource;
+    use informer_stores::{Informer, InformerConfig, Overflow, SubscribeOptions};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let source = MemorySource::<u32>::new();
+    let config = InformerConfig::default().with_reflector(informer_core::ReflectorConfig::default().with_name("pods"));
+    let informer = Informer::with_cache(source.clone(), KeyFn::keyed(), config);
+    let handle = informer.handle();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(informer.run(cancel.clone()));
+    assert!(handle.wait_synced().await);
+    let (mut slow, unnamed) = metrics::with_local_recorder(&recorder, || {
+        (
+            handle.subscribe_with(SubscribeOptions::bounded(2, Overflow::DropAndResync).with_name("slow")),
+            handle.subscribe_with(SubscribeOptions::bounded(2, Overflow::DropAndResync)),
+        )
+    });
+    let mut reader = handle.subscribe();
+    source.put("a", 1);
+    reader.recv().await.unwrap();
+    let s = series(&snapshotter);
+    assert_eq!(value(&s, "informer_subscriber_depth{name=pods,subscriber=slow}"), 1.0);
+    for i in 2..6 {
+        source.put("a", i);
+        reader.recv().await.unwrap();
+    }
+    let s = series(&snapshotter);
+    assert_eq!(value(&s, "informer_subscriber_depth{name=pods,subscriber=slow}"), 0.0, "the backlog was dropped");
+    // Two queued, then the third and the two after it: five events dropped, one key missed.
+    assert_eq!(value(&s, "informer_subscriber_dropped_events_total{name=pods,subscriber=slow}"), 5.0);
+    assert_eq!(s.len(), 2, "the unnamed subscription records nothing: {:?}", s.keys());
+    assert!(slow.recv().await.is_some(), "the resync");
+    assert_eq!(value(&series(&snapshotter), "informer_subscriber_depth{name=pods,subscriber=slow}"), 0.0);
+    drop(unnamed);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}

@@ -21,8 +21,11 @@
 //! * A relist that finds objects gone reaches subscribers as `Deleted` with
 //!   [`Deletion::FinalStateUnknown`](crate::Deletion::FinalStateUnknown).
 //! * Each subscriber has its own buffer: a slow one never blocks the reflector or the other
-//!   subscribers. Buffers are unbounded by default (like client-go's listeners); set
-//!   [`InformerConfig::subscriber_buffer`] to cut off a subscriber that falls too far behind.
+//!   subscribers. Buffers are unbounded by default (like client-go's listeners); bound one
+//!   with [`InformerHandle::subscribe_with`] and choose what a full one does ([`Overflow`]:
+//!   wait for it, drop its backlog and resync it, or cut it off), or set
+//!   [`InformerConfig::subscriber_buffer`] to cut off any plain subscriber that falls too far
+//!   behind.
 //!
 //! # Example
 //!
@@ -57,6 +60,7 @@
 
 mod events;
 mod process;
+mod subscriber;
 
 use std::sync::Arc;
 
@@ -67,8 +71,9 @@ use informer_core::{
 use parking_lot::Mutex;
 use tracing::warn;
 
-use events::Hub;
-pub use events::{Event, EventHandler, Subscription};
+pub use events::{Event, EventHandler};
+use subscriber::Hub;
+pub use subscriber::{Overflow, SubscribeOptions, Subscription};
 
 use crate::{Cache, DeltaFifo, DeltaFifoOptions, Indexer, QueueStats};
 
@@ -82,8 +87,9 @@ pub struct InformerConfig {
     /// [`Unbounded`](crate::Capacity::Unbounded) or [`Soft`](crate::Capacity::Soft): a
     /// refused change is skipped by the reflector and the mirror diverges until a relist.
     pub fifo: DeltaFifoOptions,
-    /// Events a subscriber may leave unread before it is cut off; `None` (the default) for
-    /// no limit.
+    /// Events a subscriber of [`subscribe`](InformerHandle::subscribe) may leave unread before
+    /// it is cut off; `None` (the default) for no limit. Other bounds and policies:
+    /// [`subscribe_with`](InformerHandle::subscribe_with).
     pub subscriber_buffer: Option<usize>,
 }
 
@@ -149,7 +155,8 @@ pub struct InformerMetrics {
     pub queue: QueueStats,
     /// Subscribers connected now.
     pub subscribers: usize,
-    /// Subscribers cut off for exceeding their buffer limit since the start.
+    /// Subscribers cut off for exceeding their buffer limit since the start
+    /// ([`Overflow::Disconnect`]).
     pub lagged_subscribers: u64,
     /// Store errors while applying popped deltas.
     pub store_errors: u64,
@@ -185,7 +192,7 @@ struct Shared<T, S> {
 /// 7. `has_synced` is true once the reflector listed and every object of that first list has
 ///    been applied to the store and sent to the subscribers.
 /// 8. Each subscriber has its own buffer (see [`Subscription`]); nothing a subscriber does
-///    blocks the informer.
+///    blocks the informer, unless it subscribed with [`Overflow::Block`].
 /// 9. `run` returns when the token is cancelled (`Ok`) or the reflector gives up (`Err`);
 ///    then every subscription ends.
 #[must_use = "an informer does nothing until `run` is awaited"]
@@ -224,6 +231,7 @@ where
 {
     /// An informer that mirrors `source` into `store` (whose keys `key_fn` computes).
     pub fn new(source: L, key_fn: KeyFn<L::Object>, store: S, config: InformerConfig) -> Self {
+        let name = config.reflector.name.clone().unwrap_or_else(|| source.describe());
         let store = Arc::new(store);
         let fifo = Arc::new(DeltaFifo::with_known_objects(key_fn.clone(), Arc::clone(&store), config.fifo));
         let reflector = Reflector::new(source, Arc::clone(&fifo), config.reflector);
@@ -231,7 +239,7 @@ where
             store,
             fifo,
             reflector: reflector.handle(),
-            hub: Mutex::new(Hub::new(config.subscriber_buffer)),
+            hub: Mutex::new(Hub::new(name, config.subscriber_buffer)),
             key_fn,
             store_errors: Default::default(),
         });
@@ -257,7 +265,11 @@ where
                     reflector_result = Some(result);
                     break;
                 }
-                popped = shared.fifo.pop(|popped| shared.process(popped)) => match popped {
+                popped = async {
+                    // `Overflow::Block` subscribers hold the pop until they have room.
+                    std::future::poll_fn(|cx| shared.hub.lock().poll_room(cx)).await;
+                    shared.fifo.pop(|popped| shared.process(popped)).await
+                } => match popped {
                     Ok(Ok(())) => {}
                     Ok(Err(err)) => {
                         shared.store_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -315,11 +327,52 @@ where
         &self.shared.store
     }
 
-    /// A new subscription: the current objects as initial adds, then every change.
+    /// A new subscription: the current objects as initial adds, then every change, buffered
+    /// as [`InformerConfig::subscriber_buffer`] says (cut off when full).
     pub fn subscribe(&self) -> Subscription<T> {
+        let options = self.shared.hub.lock().default_options();
+        self.subscribe_with(options)
+    }
+
+    /// A new subscription buffered as `options` say: its bound, what happens when it is full
+    /// ([`Overflow`]) and its name in the metrics. Like [`subscribe`](Self::subscribe), it
+    /// first receives the current objects as initial adds (not counted against the bound).
+    ///
+    /// ```
+    /// use informer_core::{CancellationToken, KeyFn};
+    /// use informer_memory::MemorySource;
+    /// use informer_stores::{Informer, InformerConfig, Overflow, SubscribeOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let source = MemorySource::<u32>::new();
+    /// let informer = Informer::with_cache(source.clone(), KeyFn::keyed(), InformerConfig::default());
+    /// let handle = informer.handle();
+    /// let cancel = CancellationToken::new();
+    /// let task = tokio::spawn(informer.run(cancel.clone()));
+    /// assert!(handle.wait_synced().await);
+    ///
+    /// // At most 2 unread events; past that, drop them and resync the keys missed.
+    /// let mut slow = handle.subscribe_with(SubscribeOptions::bounded(2, Overflow::DropAndResync));
+    /// let mut watcher = handle.subscribe();
+    /// for i in 0..5 {
+    ///     source.put("counter", i);
+    ///     watcher.recv().await.unwrap();
+    /// }
+    /// assert_eq!(slow.missed_keys(), 1, "five changes of one key, remembered once");
+    /// // Every event of `counter` was dropped, so the resync hands it over as one add.
+    /// match slow.recv().await.unwrap() {
+    ///     informer_stores::Event::Added { object, .. } => assert_eq!(**object.value(), 4),
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// cancel.cancel();
+    /// task.await.unwrap().unwrap();
+    /// # }
+    /// ```
+    pub fn subscribe_with(&self, options: SubscribeOptions) -> Subscription<T> {
+        let replay = Arc::downgrade(&self.shared) as std::sync::Weak<dyn subscriber::Replay<T>>;
         let mut hub = self.shared.hub.lock();
         let snapshot = self.shared.store.list();
-        hub.subscribe(snapshot)
+        hub.subscribe(options, snapshot, replay)
     }
 
     /// Subscribes now and returns a future that calls `handler` for every event until the

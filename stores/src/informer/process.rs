@@ -6,7 +6,8 @@ use std::sync::Arc;
 use informer_core::{ObjectKey, Store, StoreError};
 
 use super::Shared;
-use super::events::{Event, Hub};
+use super::events::Event;
+use super::subscriber::{Hub, Link, Replay};
 use crate::{Deletion, Delta, Popped, ReplacedAll};
 
 impl<T, S> Shared<T, S>
@@ -41,11 +42,11 @@ where
         match self.store.get_by_key(key) {
             Some(old) => {
                 self.store.update(Arc::clone(&object))?;
-                hub.dispatch(Event::Updated { old, new: object, resync });
+                hub.dispatch(Event::Updated { old, new: object, resync }, &self.key_fn);
             }
             None => {
                 self.store.add(Arc::clone(&object))?;
-                hub.dispatch(Event::Added { object, initial });
+                hub.dispatch(Event::Added { object, initial }, &self.key_fn);
             }
         }
         Ok(())
@@ -56,7 +57,7 @@ where
         let Some(held) = self.store.get_by_key(key) else { return Ok(()) };
         // The store deletes by the object's key; any state of the object will do.
         self.store.delete(deletion.object().cloned().unwrap_or(held))?;
-        hub.dispatch(Event::Deleted(deletion));
+        hub.dispatch(Event::Deleted(deletion), &self.key_fn);
         Ok(())
     }
 
@@ -75,11 +76,24 @@ where
         }
         let result = self.store.replace(replaced.items, replaced.version);
         for event in events {
-            hub.dispatch(event);
+            hub.dispatch(event, &self.key_fn);
         }
         for (key, last) in old {
-            hub.dispatch(Event::Deleted(Deletion::FinalStateUnknown { key, last_known: Some(last) }));
+            hub.dispatch(Event::Deleted(Deletion::FinalStateUnknown { key, last_known: Some(last) }), &self.key_fn);
         }
         result
+    }
+}
+
+impl<T, S> Replay<T> for Shared<T, S>
+where
+    T: Send + Sync + 'static,
+    S: Store<Object = T>,
+{
+    /// Under the dispatch lock: the store holds exactly what was dispatched, and every event
+    /// the subscriber missed is folded into its missed keys.
+    fn replay(&self, link: &Link<T>) {
+        let _hub = self.hub.lock();
+        link.resync_from(|key| self.store.get_by_key(key));
     }
 }

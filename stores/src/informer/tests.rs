@@ -289,3 +289,5 @@ async fn run_reports_a_reflector_that_gives_up() {
     assert!(err.to_string().contains("gave up"), "{err}");
     assert!(!running.handle.wait_synced().await);
 }
+
+mod overflow;
