@@ -1,7 +1,11 @@
 //! Options and counters of a [`DeltaFifo`](super::DeltaFifo).
 
-/// How a [`DeltaFifo`](super::DeltaFifo) or a [`Fifo`](crate::Fifo) behaves when many
-/// entries are queued (one per key, plus one per pending atomic replace).
+/// How a [`DeltaFifo`](super::DeltaFifo), a [`RealFifo`](crate::RealFifo) or a
+/// [`Fifo`](crate::Fifo) behaves when many entries are queued.
+///
+/// A `DeltaFifo` and a `Fifo` queue one entry per key (plus one per pending atomic replace);
+/// a `RealFifo` queues one entry per change, so the same `n` means "keys" for the first two
+/// and "changes" for the last.
 ///
 /// The reflector calls a store synchronously from its async task, so a full queue can neither
 /// block (it would stall the runtime thread) nor wait inside a change (the `Store` trait is
@@ -10,24 +14,27 @@
 /// * [`Capacity::Soft`] accepts everything and counts every change accepted past the limit
 ///   ([`QueueStats::over_capacity`]); use it to alert on a consumer that falls behind
 ///   without ever losing a change. Note that a delta FIFO holds at most one entry per key, so
-///   its length is bounded by the size of the collection plus recent deletions anyway.
+///   its length is bounded by the size of the collection plus recent deletions anyway; a
+///   `RealFifo`'s length is not bounded at all.
 /// * [`Capacity::Reject`] refuses a change while `n` entries are queued, with
-///   [`StoreError::Full`](informer_core::StoreError::Full). Changes to keys already queued
-///   are still accepted (they take no new slot), and `replace` is
+///   [`StoreError::Full`](informer_core::StoreError::Full). A `DeltaFifo` and a `Fifo` still
+///   accept changes to keys already queued (they take no new slot); a `RealFifo` takes a
+///   batch ([`Store::apply_batch`](informer_core::Store::apply_batch)) whole when fewer than
+///   `n` entries are queued as it arrives, and refuses it whole otherwise. `replace` is
 ///   always accepted whole (refusing part of a relist would corrupt the mirror). A producer
 ///   that ignores back-pressure (below) and calls a full `Reject` queue sees `Full`; a
 ///   reflector then records the refusal and relists to repair the mirror.
 ///
 /// # Back-pressure
 ///
-/// A `DeltaFifo` with a `Soft(n)` or `Reject(n)` capacity also implements
+/// A `DeltaFifo` and a `RealFifo` with a `Soft(n)` or `Reject(n)` capacity also implement
 /// [`Store::poll_ready`](informer_core::Store::poll_ready): it is `Pending` while `n` or more
 /// entries are queued (and the queue is open), and the pop that brings the queue below `n`
 /// wakes the waiting task. The reflector waits for `poll_ready` before each watch batch, so a
 /// full queue stops the watch (the source's flow control holds the server back) instead of
 /// growing. With a reflector in front, a queue passes `n` only by the batch accepted last and
-/// by relists and resyncs (which do not wait); under `Reject(n)` it still refuses the new
-/// keys of a batch that crosses `n`.
+/// by relists and resyncs (which do not wait), and a `RealFifo` under `Reject(n)` refuses no
+/// watch batch (a `DeltaFifo` still refuses the new keys of a batch that crosses `n`).
 /// `Unbounded` is always ready, and so is a [`Fifo`](crate::Fifo) whatever its capacity.
 ///
 /// ```
@@ -121,13 +128,16 @@ impl DeltaFifoOptions {
     }
 }
 
-/// Counters of a [`DeltaFifo`](super::DeltaFifo) or [`Fifo`](crate::Fifo), for metrics.
+/// Counters of a [`DeltaFifo`](super::DeltaFifo), [`RealFifo`](crate::RealFifo) or
+/// [`Fifo`](crate::Fifo), for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
-    /// Entries queued now (keys, plus pending atomic replaces).
+    /// Entries queued now (keys, plus pending atomic replaces; for a `RealFifo`, changes
+    /// plus pending replaces).
     pub queued: usize,
     /// Changes accepted since creation (a `DeltaFifo` counts deltas after collapsing
-    /// duplicate deletes; a `Fifo` counts adds and updates).
+    /// duplicate deletes; a `Fifo` counts adds and updates; a `RealFifo` counts entries, a
+    /// replace as one).
     pub changes: u64,
     /// Entries handed to pop handlers.
     pub popped: u64,
