@@ -29,8 +29,8 @@
 //! | `informer_reflector_synced` | gauge | `name` | 1 once the first list is in the store, else 0 |
 //! | `informer_store_objects` | gauge | `name` | objects in a named `Cache` or `Indexer` |
 //! | `informer_store_index_values` | gauge | `name`, `index` | distinct values of one index of a named `Indexer` |
-//! | `informer_queue_depth` | gauge | `name` | keys queued in a `DeltaFifo` |
-//! | `informer_queue_adds_total` | counter | `name` | changes a `DeltaFifo` accepted |
+//! | `informer_queue_depth` | gauge | `name` | entries queued in a `DeltaFifo` (keys) or a `RealFifo` (changes) |
+//! | `informer_queue_adds_total` | counter | `name` | changes a `DeltaFifo` or `RealFifo` accepted |
 //! | `informer_subscriber_depth` | gauge | `name`, `subscriber` | events queued for a named informer subscription |
 //! | `informer_subscriber_dropped_events_total` | counter | `name`, `subscriber` | events dropped for a named `DropAndResync` subscription (its keys are resynced) |
 //! | `workqueue_depth` | gauge | `name` | keys queued in a named `WorkQueue` |

@@ -5,7 +5,7 @@
 //!
 //! * [`Cache`]: a plain thread-safe map of `Arc<T>` by key;
 //! * [`Indexer`]: a cache with named secondary indexes (by node, by label, ...);
-//! * [`Fifo`] and [`DeltaFifo`]: queues a controller pops work from;
+//! * [`Fifo`], [`DeltaFifo`] and [`RealFifo`]: queues a controller pops work from;
 //! * [`Undelta`]: pushes the complete state on every change;
 //! * store stacks: [`Tee`], [`Transform`], [`Filter`], composed by type;
 //! * [`Informer`]: reflector → delta FIFO → indexer → event handlers;
@@ -17,6 +17,7 @@ pub mod delta_fifo;
 pub mod fifo;
 pub mod indexer;
 pub mod informer;
+pub mod real_fifo;
 pub mod stack;
 pub mod telemetry;
 pub mod undelta;
@@ -27,6 +28,7 @@ pub use delta_fifo::*;
 pub use fifo::*;
 pub use indexer::*;
 pub use informer::*;
+pub use real_fifo::*;
 pub use stack::*;
 pub use undelta::*;
 pub use workqueue::*;

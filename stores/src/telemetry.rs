@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | [`Cache`](crate::Cache), [`Indexer`](crate::Indexer) | `with_name` |
 //! | [`DeltaFifo`](crate::DeltaFifo) | [`DeltaFifoOptions::with_name`](crate::DeltaFifoOptions::with_name) (default `DeltaFifo`: always recorded) |
+//! | [`RealFifo`](crate::RealFifo) | [`RealFifoOptions::with_name`](crate::RealFifoOptions::with_name) (default `RealFifo`: always recorded) |
 //! | [`WorkQueue`](crate::WorkQueue) | [`WorkQueue::with_name`](crate::WorkQueue::with_name) |
 //! | an [`Informer`](crate::Informer)'s subscription | [`SubscribeOptions::with_name`](crate::SubscribeOptions::with_name) (the `name` label is the informer's reflector's) |
 
@@ -26,9 +27,10 @@ pub const LABEL_INDEX: &str = "index";
 pub const STORE_OBJECTS: &str = "informer_store_objects";
 /// Gauge: distinct values of one index of an [`Indexer`](crate::Indexer), by [`LABEL_INDEX`].
 pub const STORE_INDEX_VALUES: &str = "informer_store_index_values";
-/// Gauge: keys queued in a [`DeltaFifo`](crate::DeltaFifo) (an atomic replace counts as one).
+/// Gauge: entries queued in a [`DeltaFifo`](crate::DeltaFifo) (keys; an atomic replace counts
+/// as one) or a [`RealFifo`](crate::RealFifo) (changes; a relist counts as one).
 pub const QUEUE_DEPTH: &str = "informer_queue_depth";
-/// Counter: changes a [`DeltaFifo`](crate::DeltaFifo) accepted.
+/// Counter: changes a [`DeltaFifo`](crate::DeltaFifo) or [`RealFifo`](crate::RealFifo) accepted.
 pub const QUEUE_ADDS: &str = "informer_queue_adds_total";
 
 /// The label of the subscriber metrics: the subscription's name

@@ -10,7 +10,7 @@ use metrics::{Counter, Gauge};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
-use super::wake::Wakers;
+use super::wake::{RoomWaiters, Wakers};
 use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, QueueStats, ReplacedAll};
 use crate::cache::FastMap;
 use crate::telemetry::{self, QUEUE_ADDS, QUEUE_DEPTH};
@@ -54,7 +54,9 @@ use crate::telemetry::{self, QUEUE_ADDS, QUEUE_DEPTH};
 ///    `update` or `delete` instead, the queue counts as synced at once (as in client-go).
 ///    An atomic replace that drops a still-queued initial list becomes the initial list.
 /// 10. `close` wakes every waiting pop; later changes fail with [`StoreError::Closed`].
-/// 11. [`Capacity`] says what happens when many keys are queued; nothing ever blocks.
+/// 11. [`Capacity`] says what happens when many keys are queued; nothing ever blocks. With a
+///     bounded capacity, `poll_ready` is pending while the limit or more entries are queued
+///     (see [back-pressure](Capacity#back-pressure)).
 /// 12. The known-objects store is read with the queue lock held (the lock order is always
 ///     queue, then store), so it must not call into the queue itself.
 /// 13. As a [`Store`], `list`/`get` show the newest object queued per key (for a
@@ -121,6 +123,8 @@ pub(super) struct State<T> {
     pub(super) replace_queued: bool,
     pub(super) closed: bool,
     pub(super) stats: QueueStats,
+    /// Producers waiting in `poll_ready` for the queue to drop below its capacity.
+    pub(super) room: RoomWaiters,
 }
 
 /// What a running handler holds.
@@ -181,6 +185,7 @@ where
             replace_queued: false,
             closed: false,
             stats: QueueStats::default(),
+            room: RoomWaiters::default(),
         };
         let depth = telemetry::gauge(QUEUE_DEPTH, &options.name);
         let adds = telemetry::counter(QUEUE_ADDS, &options.name);
@@ -262,6 +267,7 @@ where
     pub fn close(&self) {
         let mut state = self.state.lock();
         state.closed = true;
+        state.room.wake_all();
         drop(state);
         self.synced.send_if_modified(|p| {
             let changed = *p == SyncPhase::NotSynced;
@@ -320,6 +326,7 @@ where
         }
         let entry = state.queue.remove(index)?;
         self.depth.set(state.queue.len() as f64);
+        self.wake_producers(state);
         let initial = index < state.initial_queued;
         if initial {
             state.initial_queued -= 1;
@@ -372,6 +379,13 @@ where
         handler(popped)
     }
 
+    /// Wakes the producers waiting in `poll_ready` once the queue is below its capacity.
+    pub(super) fn wake_producers(&self, state: &mut State<T>) {
+        if self.options.capacity.limit().is_some_and(|limit| state.queue.len() < limit) {
+            state.room.wake_all();
+        }
+    }
+
     pub(super) fn publish_synced(&self, state: &State<T>) {
         if state.is_synced() {
             self.synced.send_if_modified(|p| {
@@ -398,10 +412,7 @@ where
             return Err(StoreError::Closed);
         }
         let queued = state.items.len();
-        let limit = match self.options.capacity {
-            Capacity::Unbounded => None,
-            Capacity::Soft(limit) | Capacity::Reject(limit) => Some(limit),
-        };
+        let limit = self.options.capacity.limit();
         match state.items.entry(key) {
             hash_map::Entry::Occupied(mut entry) => {
                 let deltas = entry.get_mut();
@@ -464,6 +475,8 @@ where
         state.queue.clear();
         state.initial_queued = usize::from(initial);
         state.queue.push_back(Entry::Replaced(ReplacedAll { items, version, initial }));
+        // The replace dropped everything queued: the queue may have room again.
+        self.wake_producers(&mut state);
         state.replace_queued = true;
         state.stats.changes += 1;
         self.adds.increment(1);

@@ -2,9 +2,11 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use informer_core::{ObjectKey, Store, StoreError, Version};
 
+use super::wake::poll_room;
 use super::{Deletion, Delta, DeltaFifo};
 
 impl<T, K> Store for DeltaFifo<T, K>
@@ -155,5 +157,13 @@ where
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Pending while a bounded queue holds its limit or more entries (see
+    /// [back-pressure](super::Capacity#back-pressure)).
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock();
+        let (queued, closed) = (state.queue.len(), state.closed);
+        poll_room(self.options.capacity, queued, closed, &mut state.room, cx)
     }
 }

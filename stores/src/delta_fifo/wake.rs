@@ -1,14 +1,18 @@
 //! Wake-ups shared by the queues: async waiters (`tokio::sync::Notify`) and blocking threads
-//! (`parking_lot::Condvar`) wait on the same state.
+//! (`parking_lot::Condvar`) wait on the same state; producers waiting for room
+//! ([`Store::poll_ready`](informer_core::Store::poll_ready)) wait on [`RoomWaiters`].
 //!
 //! Waiters register (under the queue's lock) before they sleep, so a producer that finds no
 //! registered waiter (under the same lock) skips the wake-up entirely: the common case of a
 //! busy queue costs one atomic load per change, not a notification.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 
 use parking_lot::{Condvar, MutexGuard};
 use tokio::sync::Notify;
+
+use super::Capacity;
 
 /// Wakes async and blocking waiters of one queue.
 #[derive(Debug, Default)]
@@ -61,5 +65,46 @@ impl Wakers {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         self.condvar.wait(guard);
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Tasks waiting in [`Store::poll_ready`](informer_core::Store::poll_ready) for a bounded
+/// queue to drop below its capacity. Kept inside the queue's state, so registering and
+/// waking happen under the queue's lock and a pop cannot slip between a full check and the
+/// registration.
+#[derive(Debug, Default)]
+pub(crate) struct RoomWaiters(Vec<Waker>);
+
+impl RoomWaiters {
+    /// Registers `waker` (once: a task that polls again replaces nothing).
+    pub(crate) fn register(&mut self, waker: &Waker) {
+        if !self.0.iter().any(|w| w.will_wake(waker)) {
+            self.0.push(waker.clone());
+        }
+    }
+
+    /// Wakes and forgets every registered task.
+    pub(crate) fn wake_all(&mut self) {
+        for waker in self.0.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// `poll_ready` of a queue holding `queued` entries under `capacity`: `Pending` (with `cx`
+/// registered in `waiters`) while a bounded queue holds `n` or more entries and is open.
+pub(crate) fn poll_room(
+    capacity: Capacity,
+    queued: usize,
+    closed: bool,
+    waiters: &mut RoomWaiters,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    match capacity.limit() {
+        Some(limit) if queued >= limit && !closed => {
+            waiters.register(cx.waker());
+            Poll::Pending
+        }
+        _ => Poll::Ready(()),
     }
 }
