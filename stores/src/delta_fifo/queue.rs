@@ -455,8 +455,13 @@ where
     pub(super) fn change(&self, object: Arc<T>, make: fn(Arc<T>) -> Delta<T>) -> Result<(), StoreError> {
         let key = self.key_of(&object)?;
         let mut state = self.state.lock();
-        state.populated = true;
-        self.queue_delta(&mut state, key, make(object), false)
+        let first = !std::mem::replace(&mut state.populated, true);
+        let queued = self.queue_delta(&mut state, key, make(object), false);
+        if first {
+            // A first change that is not a replace syncs the queue at once (contract 9).
+            self.publish_synced(&state);
+        }
+        queued
     }
 
     pub(super) fn newest_object(&self, state: &State<T>, key: &str) -> Option<Arc<T>> {

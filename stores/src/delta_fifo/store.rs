@@ -27,7 +27,10 @@ where
     fn delete(&self, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.key_of(&object)?;
         let mut state = self.state.lock();
-        state.populated = true;
+        if !std::mem::replace(&mut state.populated, true) {
+            // A first change that is not a replace syncs the queue at once (contract 9).
+            self.publish_synced(&state);
+        }
         // A key being handled with a deletion counts as gone, whatever the store still says.
         // A pending atomic replace may hold the key: its items are not indexed, so keep it.
         let replace_pending = state.replace_queued || state.replace_in_flight;

@@ -320,6 +320,24 @@ fn has_synced_at_once_when_the_first_change_is_not_a_replace() {
     assert!(fifo.has_synced());
 }
 
+#[tokio::test]
+async fn wait_synced_returns_true_when_the_first_change_is_not_a_replace() {
+    for first in ["add", "delete"] {
+        let fifo = Arc::new(DeltaFifo::new(key_fn()));
+        let waiter = tokio::spawn({
+            let fifo = fifo.clone();
+            async move { fifo.wait_synced().await }
+        });
+        match first {
+            "add" => fifo.add(obj("a=1")).unwrap(),
+            _ => fifo.delete(obj("a=1")).unwrap(),
+        }
+        let synced = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await;
+        assert!(synced.expect("wait_synced returned").unwrap(), "first change: {first}");
+        fifo.close();
+    }
+}
+
 #[test]
 fn an_empty_first_replace_syncs_at_once() {
     let fifo = DeltaFifo::new(key_fn());
