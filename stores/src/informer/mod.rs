@@ -8,11 +8,16 @@
 //!                                   the local store)               └──► Event to every Subscription
 //! ```
 //!
-//! A [`Reflector`] lists and watches the source into a [`DeltaFifo`] whose known-objects
-//! store is the informer's local store. The informer's pop loop applies each key's deltas to
-//! the local store and then tells every subscriber: [`Event::Added`], [`Event::Updated`]
-//! (`old`, `new`), [`Event::Deleted`]. Many subscribers can share one informer, one list and
-//! one watch.
+//! A [`Reflector`] lists and watches the source into a [`DeltaFifo`](crate::DeltaFifo) whose
+//! known-objects store is the informer's local store. The informer's pop loop applies each
+//! key's deltas to the local store and then tells every subscriber: [`Event::Added`],
+//! [`Event::Updated`] (`old`, `new`), [`Event::Deleted`]. Many subscribers can share one
+//! informer, one list and one watch.
+//!
+//! * [`Delivery::InOrder`] puts a [`RealFifo`](crate::RealFifo) in the DeltaFifo's place:
+//!   every change is applied and delivered on its own, in watch order across keys.
+//! * A relist is queued as one entry and applied as one `replace` of the store, whichever the
+//!   queue: readers and subscribers never see half of one.
 //!
 //! * A subscriber that joins late first receives the current state as `Added` events with
 //!   `initial: true`, then every change after it (no gap, no overlap).
@@ -60,6 +65,7 @@
 
 mod events;
 mod process;
+mod queue;
 mod subscriber;
 
 use std::sync::Arc;
@@ -72,10 +78,12 @@ use parking_lot::Mutex;
 use tracing::warn;
 
 pub use events::{Event, EventHandler};
+pub use queue::Delivery;
+use queue::Queue;
 use subscriber::Hub;
 pub use subscriber::{Overflow, SubscribeOptions, Subscription};
 
-use crate::{Cache, DeltaFifo, DeltaFifoOptions, Indexer, QueueStats};
+use crate::{Cache, DeltaFifoOptions, Indexer, QueueStats};
 
 /// How an [`Informer`] runs.
 #[derive(Debug, Clone)]
@@ -83,9 +91,13 @@ use crate::{Cache, DeltaFifo, DeltaFifoOptions, Indexer, QueueStats};
 pub struct InformerConfig {
     /// The reflector's configuration (paging, backoff, resync period, ...).
     pub reflector: ReflectorConfig,
-    /// The delta FIFO's options (name, atomic replace, capacity). Keep the capacity
-    /// [`Unbounded`](crate::Capacity::Unbounded) or [`Soft`](crate::Capacity::Soft): a
-    /// refused change is skipped by the reflector and the mirror diverges until a relist.
+    /// The order of delivery: per key (the default) or in watch order across keys.
+    pub delivery: Delivery,
+    /// The queue's options: its name and capacity (for either [`Delivery`]), and for
+    /// [`Delivery::PerKey`] how a relist is queued. The default queues a relist atomically, as
+    /// one entry: the store and the subscribers never see half of one. A
+    /// [`Soft`](crate::Capacity::Soft) or [`Reject`](crate::Capacity::Reject) capacity makes the
+    /// reflector stop reading the watch while the queue is full (back-pressure).
     pub fifo: DeltaFifoOptions,
     /// Events a subscriber of [`subscribe`](InformerHandle::subscribe) may leave unread before
     /// it is cut off; `None` (the default) for no limit. Other bounds and policies:
@@ -97,7 +109,8 @@ impl Default for InformerConfig {
     fn default() -> Self {
         Self {
             reflector: ReflectorConfig::default(),
-            fifo: DeltaFifoOptions::default().with_name("Informer queue"),
+            delivery: Delivery::PerKey,
+            fifo: DeltaFifoOptions::default().with_name("Informer queue").with_atomic_replace(true),
             subscriber_buffer: None,
         }
     }
@@ -107,6 +120,12 @@ impl InformerConfig {
     /// Sets [`reflector`](Self::reflector).
     pub fn with_reflector(mut self, reflector: ReflectorConfig) -> Self {
         self.reflector = reflector;
+        self
+    }
+
+    /// Sets [`delivery`](Self::delivery).
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
         self
     }
 
@@ -162,13 +181,13 @@ pub struct InformerMetrics {
     pub store_errors: u64,
 }
 
-/// The informer's queue: a delta FIFO whose known objects are the local store.
-type Queue<T, S> = Arc<DeltaFifo<T, Arc<S>>>;
+/// The informer's queue (per key or in order), whose known objects are the local store.
+type SharedQueue<T, S> = Arc<Queue<T, S>>;
 
 /// State shared by the running informer and its handles.
 struct Shared<T, S> {
     store: Arc<S>,
-    fifo: Queue<T, S>,
+    fifo: SharedQueue<T, S>,
     reflector: ReflectorHandle,
     hub: Mutex<Hub<T>>,
     key_fn: KeyFn<T>,
@@ -197,7 +216,7 @@ struct Shared<T, S> {
 ///    then every subscription ends.
 #[must_use = "an informer does nothing until `run` is awaited"]
 pub struct Informer<L: ListerWatcher, S> {
-    reflector: Reflector<L, Queue<L::Object, S>>,
+    reflector: Reflector<L, SharedQueue<L::Object, S>>,
     shared: Arc<Shared<L::Object, S>>,
 }
 
@@ -233,7 +252,7 @@ where
     pub fn new(source: L, key_fn: KeyFn<L::Object>, store: S, config: InformerConfig) -> Self {
         let name = config.reflector.name.clone().unwrap_or_else(|| source.describe());
         let store = Arc::new(store);
-        let fifo = Arc::new(DeltaFifo::with_known_objects(key_fn.clone(), Arc::clone(&store), config.fifo));
+        let fifo = Arc::new(Queue::new(config.delivery, key_fn.clone(), Arc::clone(&store), config.fifo));
         let reflector = Reflector::new(source, Arc::clone(&fifo), config.reflector);
         let shared = Arc::new(Shared {
             store,

@@ -78,7 +78,10 @@ where
         for event in events {
             hub.dispatch(event, &self.key_fn);
         }
-        for (key, last) in old {
+        // Deletions in key order, as a per-key queue's relist gives them.
+        let mut gone: Vec<(ObjectKey, Arc<T>)> = old.into_iter().collect();
+        gone.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, last) in gone {
             hub.dispatch(Event::Deleted(Deletion::FinalStateUnknown { key, last_known: Some(last) }), &self.key_fn);
         }
         result

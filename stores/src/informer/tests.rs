@@ -290,4 +290,5 @@ async fn run_reports_a_reflector_that_gives_up() {
     assert!(!running.handle.wait_synced().await);
 }
 
+mod delivery;
 mod overflow;
