@@ -26,22 +26,25 @@ impl<T> Index<T> {
 
     /// Moves `key` from the values of `old` to the values of `new` (either may be absent).
     /// Does nothing when both objects have the same values, the common case of an update.
-    pub(crate) fn update(&mut self, key: &ObjectKey, old: Option<&T>, new: Option<&T>) {
+    /// True if the number of distinct values changed (the index's size gauge must follow).
+    pub(crate) fn update(&mut self, key: &ObjectKey, old: Option<&T>, new: Option<&T>) -> bool {
         let old_values = old.map(|o| self.func.values(o)).unwrap_or_default();
         let new_values = new.map(|o| self.func.values(o)).unwrap_or_default();
         if old_values == new_values {
-            return;
+            return false;
         }
+        let mut resized = false;
         for value in old_values.iter() {
             if !new_values.contains(value) {
-                self.remove(key, value);
+                resized |= self.remove(key, value);
             }
         }
         for value in new_values.iter() {
             if !old_values.contains(value) {
-                self.insert(key, value);
+                resized |= self.insert(key, value);
             }
         }
+        resized
     }
 
     /// Adds `key` under every value of `object`.
@@ -51,25 +54,30 @@ impl<T> Index<T> {
         }
     }
 
-    fn insert(&mut self, key: &ObjectKey, value: &str) {
+    /// Files `key` under `value`; true if the value is new to the index.
+    fn insert(&mut self, key: &ObjectKey, value: &str) -> bool {
         match self.values.get_mut(value) {
             Some(keys) => {
                 keys.insert(key.clone());
+                false
             }
             None => {
                 let mut keys = KeySet::default();
                 keys.insert(key.clone());
                 self.values.insert(Box::from(value), keys);
+                true
             }
         }
     }
 
-    fn remove(&mut self, key: &ObjectKey, value: &str) {
-        if let Some(keys) = self.values.get_mut(value) {
-            keys.remove(key);
-            if keys.is_empty() {
-                self.values.remove(value);
-            }
+    /// Takes `key` from under `value`; true if that was the value's last key.
+    fn remove(&mut self, key: &ObjectKey, value: &str) -> bool {
+        let Some(keys) = self.values.get_mut(value) else { return false };
+        keys.remove(key);
+        let emptied = keys.is_empty();
+        if emptied {
+            self.values.remove(value);
         }
+        emptied
     }
 }

@@ -113,8 +113,9 @@ impl<T> Inner<T> {
         keys.into_iter().filter_map(|k| self.items.get(k).cloned()).collect()
     }
 
-    /// Sets `object` under `key` in the items and every index; returns the object replaced.
-    fn set(&mut self, key: ObjectKey, object: Arc<T>) -> Option<Arc<T>> {
+    /// Sets `object` under `key` in the items and every index; returns the object replaced,
+    /// and whether the number of objects or of some index's values changed.
+    fn set(&mut self, key: ObjectKey, object: Arc<T>) -> (Option<Arc<T>>, bool) {
         let Inner { items, indexes } = self;
         let old = match items.get_mut(&key) {
             Some(slot) => Some(std::mem::replace(slot, Arc::clone(&object))),
@@ -123,10 +124,11 @@ impl<T> Inner<T> {
                 None
             }
         };
+        let mut resized = old.is_none();
         for index in indexes.iter_mut() {
-            index.update(&key, old.as_deref(), Some(&object));
+            resized |= index.update(&key, old.as_deref(), Some(&object));
         }
-        old
+        (old, resized)
     }
 
     /// Removes `key` from the items and every index; returns the object removed.
@@ -269,8 +271,11 @@ impl<T> Indexer<T> {
     fn set(&self, object: Arc<T>) -> Result<(), StoreError> {
         let key = self.key_fn.key(&object)?;
         let mut inner = self.inner.write();
-        let old = inner.set(key, object);
-        self.record(&inner);
+        let (old, resized) = inner.set(key, object);
+        // Most updates change no size: then the gauges are not even looked at.
+        if resized {
+            self.record(&inner);
+        }
         drop(inner);
         // The previous object may be the last reference: free it outside the lock.
         drop(old);
@@ -382,7 +387,7 @@ impl<T: Send + Sync + 'static> Store for Indexer<T> {
             let mut inner = self.inner.write();
             for (key, change) in keyed {
                 old.extend(match change {
-                    Change::Added(o) | Change::Modified(o) => inner.set(key, o),
+                    Change::Added(o) | Change::Modified(o) => inner.set(key, o).0,
                     Change::Deleted(_) => inner.remove(&key),
                 });
             }
