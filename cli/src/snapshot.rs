@@ -1,10 +1,14 @@
 //! The `--snapshot` file: the whole mirror as one JSON object, written atomically.
 //!
 //! ```json
-//! {"source": "etcd://127.0.0.1:2379/app/", "version": "42", "items": {"/app/a": {...}, "/app/b": {...}}}
+//! {"source":"etcd://127.0.0.1:2379/app/","version":"42","items":{
+//! "/app/a":{...},
+//! "/app/b":{...}
+//! }}
 //! ```
 //!
-//! Keys are sorted. `version` is the newest version the mirror had applied when the snapshot
+//! Keys are sorted, one item a line (compact JSON), which lets [`read`] find items with a line
+//! search; any other layout of the same JSON reads too, more slowly. `version` is the newest version the mirror had applied when the snapshot
 //! was taken (read *before* the items, so the items are never older than the version: a
 //! reader that resumes from `version` may see a change twice but never misses one).
 //!
@@ -38,7 +42,17 @@ pub struct SnapshotError {
     pub source: std::io::Error,
 }
 
-/// Renders a snapshot from items already sorted by key.
+/// How a snapshot's items are laid out: the same JSON either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One line (a snapshot printed to stdout among JSON lines).
+    Compact,
+    /// The header on the first line, then one item a line: what [`read`] reads fastest, and
+    /// what snapshot files use.
+    Lines,
+}
+
+/// Renders a snapshot from items already sorted by key, on one line.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -56,33 +70,56 @@ pub fn render<T>(
     to_json: impl Fn(&T) -> Value,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + items.len() * 128);
-    // Writing JSON into a Vec cannot fail: serde_json only fails on I/O or non-string map keys.
-    let _ = write_json(&mut out, source, version, items, to_json);
+    // Writing into a Vec cannot fail: serde_json only fails on I/O or non-string map keys.
+    let _ = write_to(&mut out, Layout::Compact, source, version, items, |out, object| {
+        serde_json::to_writer(out, &to_json(object)).map_err(std::io::Error::from)
+    });
     out
 }
 
-fn write_json<T>(
-    out: &mut Vec<u8>,
+/// Writes a snapshot of items already sorted by key to `out`, each item's JSON written by
+/// `write_item` (straight from the bytes an object keeps, where it keeps them), so a snapshot
+/// of 100 000 objects is never held in memory a second time.
+///
+/// ```
+/// use std::io::Write;
+/// use std::sync::Arc;
+/// use informer_core::ObjectKey;
+/// let items = vec![(ObjectKey::from("a"), Arc::new(br#"{"x":1}"#.to_vec()))];
+/// let mut out = Vec::new();
+/// let layout = informer_cli::snapshot::Layout::Lines;
+/// informer_cli::snapshot::write_to(&mut out, layout, "memory://demo", None, &items, |w, raw: &Vec<u8>| w.write_all(raw))
+///     .unwrap();
+/// assert_eq!(out, b"{\"source\":\"memory://demo\",\"version\":null,\"items\":{\n\"a\":{\"x\":1}\n}}\n");
+/// ```
+pub fn write_to<T, W: Write + ?Sized>(
+    out: &mut W,
+    layout: Layout,
     source: &str,
     version: Option<&Version>,
     items: &[(ObjectKey, Arc<T>)],
-    to_json: impl Fn(&T) -> Value,
-) -> Result<(), serde_json::Error> {
-    out.extend_from_slice(b"{\"source\":");
+    write_item: impl Fn(&mut W, &T) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    out.write_all(b"{\"source\":")?;
     serde_json::to_writer(&mut *out, source)?;
-    out.extend_from_slice(b",\"version\":");
+    out.write_all(b",\"version\":")?;
     serde_json::to_writer(&mut *out, &version.map(Version::as_str))?;
-    out.extend_from_slice(b",\"items\":{");
+    out.write_all(b",\"items\":{")?;
+    // One item a line (the item's JSON is compact: it has no newline), so a reader finds each
+    // item with a line search instead of a byte-at-a-time parse of the whole file.
+    let lines = layout == Layout::Lines;
     for (i, (key, object)) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+        out.write_all(match (i > 0, lines) {
+            (true, true) => b",\n",
+            (false, true) => b"\n",
+            (true, false) => b",",
+            (false, false) => b"",
+        })?;
         serde_json::to_writer(&mut *out, key.as_str())?;
-        out.push(b':');
-        serde_json::to_writer(&mut *out, &to_json(object))?;
+        out.write_all(b":")?;
+        write_item(out, object)?;
     }
-    out.extend_from_slice(b"}}\n");
-    Ok(())
+    out.write_all(if lines && !items.is_empty() { b"\n}}\n" } else { b"}}\n" })
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to
@@ -91,6 +128,15 @@ fn write_json<T>(
 /// A `path` that exists and is not a regular file (`/dev/stdout`, `/dev/null`, a FIFO) is
 /// written in place instead: renaming over it would replace the device with a plain file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
+    write_atomic_with(path, |out| out.write_all(bytes))
+}
+
+/// [`write_atomic`], with the content written by `fill` through a buffer rather than held in
+/// memory first.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), SnapshotError> {
     let err = |source| SnapshotError { path: path.to_path_buf(), source };
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
@@ -98,7 +144,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
         if meta.is_dir() {
             return Err(err(std::io::Error::other("is a directory")));
         }
-        return std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(bytes)).map_err(err);
+        let written = std::fs::OpenOptions::new().write(true).open(path).and_then(|file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            fill(&mut out)?;
+            out.flush()
+        });
+        return written.map_err(err);
     }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -108,8 +159,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        file.write_all(bytes)?;
+        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        fill(&mut out)?;
+        let file = out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

@@ -32,6 +32,7 @@ use crate::args::{IndexSpec, QuerySpec};
 type JsonFn<T> = dyn Fn(&T) -> Value + Send + Sync;
 type VersionFn<T> = dyn Fn(&T) -> Option<Version> + Send + Sync;
 type FromJsonFn<T> = dyn Fn(&str, &str) -> Result<T, String> + Send + Sync;
+type RawJsonFn<T> = dyn for<'a> Fn(&'a T) -> &'a [u8] + Send + Sync;
 
 /// How the command sees one backend's objects: their key, their JSON form (for snapshots,
 /// indexes and `--events`), and their version.
@@ -49,6 +50,7 @@ pub struct ObjectAdapter<T> {
     to_json: Arc<JsonFn<T>>,
     version: Option<Arc<VersionFn<T>>>,
     from_json: Option<Arc<FromJsonFn<T>>>,
+    raw_json: Option<Arc<RawJsonFn<T>>>,
 }
 
 impl<T> Clone for ObjectAdapter<T> {
@@ -58,6 +60,7 @@ impl<T> Clone for ObjectAdapter<T> {
             to_json: Arc::clone(&self.to_json),
             version: self.version.clone(),
             from_json: self.from_json.clone(),
+            raw_json: self.raw_json.clone(),
         }
     }
 }
@@ -65,7 +68,7 @@ impl<T> Clone for ObjectAdapter<T> {
 impl<T> ObjectAdapter<T> {
     /// An adapter from a key function and a JSON rendering.
     pub fn new(key: KeyFn<T>, to_json: impl Fn(&T) -> Value + Send + Sync + 'static) -> Self {
-        Self { key, to_json: Arc::new(to_json), version: None, from_json: None }
+        Self { key, to_json: Arc::new(to_json), version: None, from_json: None, raw_json: None }
     }
 
     /// Reads an object back from its snapshot form (key and JSON text), for `--resume`; the
@@ -93,9 +96,26 @@ impl<T> ObjectAdapter<T> {
         self
     }
 
+    /// Says where objects keep their JSON as compact bytes (the same JSON value `to_json`
+    /// gives): snapshots then copy those bytes instead of building and serializing a tree.
+    #[must_use]
+    pub fn with_raw_json(mut self, raw_json: impl for<'a> Fn(&'a T) -> &'a [u8] + Send + Sync + 'static) -> Self {
+        self.raw_json = Some(Arc::new(raw_json));
+        self
+    }
+
     /// The object as JSON.
     pub fn to_json(&self, object: &T) -> Value {
         (self.to_json)(object)
+    }
+
+    /// Writes the object's JSON to `out`: its raw bytes where the adapter knows them, else
+    /// [`to_json`](Self::to_json) serialized.
+    pub fn write_json<W: std::io::Write + ?Sized>(&self, out: &mut W, object: &T) -> std::io::Result<()> {
+        match &self.raw_json {
+            Some(raw) => out.write_all(raw(object)),
+            None => serde_json::to_writer(out, &self.to_json(object)).map_err(std::io::Error::from),
+        }
     }
 
     /// The object's version, if the adapter knows how to read one.

@@ -1,7 +1,6 @@
 //! The run loop of `informer mirror`: sync, answer queries, keep the snapshot current, stop
 //! cleanly on SIGINT/SIGTERM.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use informer_core::{
@@ -85,6 +84,8 @@ pub async fn run_mirror<L: ListerWatcher>(
     start_metrics(options, &source.describe(), &store)?;
     let mut reflector =
         Reflector::new(CountingSource::new(source, Arc::clone(&counts)), Arc::clone(&store), options.reflector.clone());
+    // The snapshot file holds the resumed state: no need to write it again until something changed.
+    let resumed_version = resumed.as_ref().map(|(_, version)| version.clone());
     if let Some((items, version)) = resumed {
         info!(objects = items.len(), %version, "resuming from the snapshot; watching without a list");
         reflector = reflector
@@ -145,6 +146,7 @@ pub async fn run_mirror<L: ListerWatcher>(
             options.source.clone(),
             options.snapshot_interval,
             path,
+            resumed_version,
             writer_cancel.clone(),
         ))
     });
@@ -328,10 +330,26 @@ async fn write_snapshot<T: Send + Sync + 'static>(
     let store = Arc::clone(store);
     let source = source.to_string();
     let task = tokio::task::spawn_blocking(move || {
-        let bytes = snapshot::render(&source, version.as_ref(), &items, |o| store.adapter().to_json(o));
+        let adapter = store.adapter();
         match target {
-            Target::File(path) => write_file(&path, &bytes, items.len()),
+            // Streamed into the file: the snapshot is never a second copy of the mirror in memory.
+            Target::File(path) => {
+                snapshot::write_atomic_with(&path, |out| {
+                    let layout = snapshot::Layout::Lines;
+                    snapshot::write_to(out, layout, &source, version.as_ref(), &items, |out, o| {
+                        adapter.write_json(out, o)
+                    })
+                })?;
+                tracing::debug!(path = %path.display(), objects = items.len(), "snapshot written");
+                Ok(())
+            }
             Target::Stdout(output) => {
+                let mut bytes = Vec::new();
+                let layout = snapshot::Layout::Compact;
+                snapshot::write_to(&mut bytes, layout, &source, version.as_ref(), &items, |out, o| {
+                    adapter.write_json(out, o)
+                })
+                .map_err(|e| MirrorError::Runtime(format!("snapshot: {e}")))?;
                 output.line(String::from_utf8_lossy(bytes.trim_ascii_end()).into_owned());
                 Ok(())
             }
@@ -340,25 +358,24 @@ async fn write_snapshot<T: Send + Sync + 'static>(
     task.await.map_err(|e| MirrorError::Runtime(format!("snapshot task failed: {e}")))?
 }
 
-fn write_file(path: &Path, bytes: &[u8], objects: usize) -> Result<(), MirrorError> {
-    snapshot::write_atomic(path, bytes)?;
-    tracing::debug!(path = %path.display(), objects, bytes = bytes.len(), "snapshot written");
-    Ok(())
-}
-
 /// Writes the snapshot after the initial sync, then after changes, at most once per
-/// `snapshot_interval`, until cancelled (the caller writes the final one).
+/// `snapshot_interval`, until cancelled (the caller writes the final one). A mirror resumed from
+/// the file at `resumed` skips the first write while it still stands at that version.
 async fn snapshot_loop<T: Send + Sync + 'static>(
     store: Arc<MirrorStore<T>>,
     handle: ReflectorHandle,
     source: String,
     interval: std::time::Duration,
     path: std::path::PathBuf,
+    mut resumed: Option<informer_core::Version>,
     cancel: CancellationToken,
 ) -> Result<(), MirrorError> {
     loop {
         let seen = store.change_count();
-        write_snapshot(&store, &handle, &source, Target::File(path.clone())).await?;
+        let unchanged = resumed.take().is_some_and(|v| handle.last_synced_version().as_ref() == Some(&v));
+        if !unchanged {
+            write_snapshot(&store, &handle, &source, Target::File(path.clone())).await?;
+        }
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep(interval) => {}

@@ -6,7 +6,7 @@
 //! the caller as soon as it is parsed, so only the objects stay.
 
 use std::fmt;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use informer_core::Version;
@@ -47,22 +47,49 @@ pub fn read<T>(
     check_source: impl FnOnce(&str) -> Result<(), String>,
     mut item: impl FnMut(&str, &str) -> Result<T, String>,
 ) -> Result<Option<Read<T>>, String> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(format!("cannot read snapshot {}: {err}", path.display())),
+    let open = || match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(BufReader::with_capacity(1 << 20, file))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(format!("cannot read snapshot {}: {err}", path.display())),
     };
+    let Some(mut file) = open()? else { return Ok(None) };
+    // The layout the writer uses: the header on the first line, then one item a line.
+    let mut header = String::new();
+    file.read_line(&mut header).map_err(|e| format!("cannot read snapshot {}: {e}", path.display()))?;
+    if let Some(header) = header.strip_suffix("\"items\":{\n") {
+        return read_lines(path, header, file, check_source, item).map(Some);
+    }
+    // Any other layout: the streaming parser (serde_json reads it byte by byte).
+    let Some(file) = open()? else { return Ok(None) };
     let mut failure = None;
     let visitor = SnapshotVisitor { check_source: Some(check_source), item: &mut item, failure: &mut failure, path };
-    let mut deserializer = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
+    let mut deserializer = serde_json::Deserializer::from_reader(file);
     let parsed = deserializer.deserialize_map(visitor).and_then(|fields| deserializer.end().map(|()| fields));
-    let bad = |what: &str| format!("snapshot {} is not a snapshot: {what}", path.display());
     let (source, version, items) = match parsed {
         Ok(fields) => fields,
         Err(_) if failure.is_some() => return Err(failure.unwrap_or_default()),
         Err(e) if e.is_io() => return Err(format!("cannot read snapshot {}: {e}", path.display())),
         Err(e) => return Err(format!("snapshot {} is not a snapshot (invalid JSON: {e})", path.display())),
     };
+    let (source, version) = source_and_version(path, source, version)?;
+    let items = items.ok_or_else(|| format!("snapshot {} is not a snapshot: no \"items\" object", path.display()))?;
+    Ok(Some(Read { source, version, items }))
+}
+
+/// The source and version of a header line `{"source":…,"version":…,` (its `"items":{` cut off).
+#[derive(serde::Deserialize)]
+struct Header {
+    source: Option<Value>,
+    version: Option<Value>,
+}
+
+/// The source and version, checked as the streaming parser checks them.
+fn source_and_version(
+    path: &Path,
+    source: Option<Value>,
+    version: Option<Value>,
+) -> Result<(String, Option<Version>), String> {
+    let bad = |what: &str| format!("snapshot {} is not a snapshot: {what}", path.display());
     let source = match source {
         Some(Value::String(source)) => source,
         _ => return Err(bad("no \"source\" string")),
@@ -72,8 +99,58 @@ pub fn read<T>(
         Some(Value::Null) | None => None,
         _ => return Err(bad("\"version\" is neither a string nor null")),
     };
-    let items = items.ok_or_else(|| bad("no \"items\" object"))?;
-    Ok(Some(Read { source, version, items }))
+    Ok((source, version))
+}
+
+/// Reads the writer's layout: after the header line, one `"key":json` item a line (with a
+/// trailing comma but on the last), then `}}`.
+fn read_lines<T>(
+    path: &Path,
+    header: &str,
+    mut file: impl BufRead,
+    check_source: impl FnOnce(&str) -> Result<(), String>,
+    mut item: impl FnMut(&str, &str) -> Result<T, String>,
+) -> Result<Read<T>, String> {
+    let invalid = |e: &dyn fmt::Display| format!("snapshot {} is not a snapshot (invalid JSON: {e})", path.display());
+    let Header { source, version } =
+        serde_json::from_str(&format!("{header}\"items\":{{}}}}")).map_err(|e| invalid(&e))?;
+    let (source, version) = source_and_version(path, source, version)?;
+    check_source(&source)?;
+    let mut items = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if file.read_line(&mut line).map_err(|e| format!("cannot read snapshot {}: {e}", path.display()))? == 0 {
+            return Err(invalid(&"the file ends inside \"items\""));
+        }
+        let text = line.strip_suffix('\n').unwrap_or(&line);
+        if text == "}}" {
+            break;
+        }
+        let entry = text.strip_suffix(',').unwrap_or(text);
+        // The key is a JSON string; the rest after its colon is the item's JSON text.
+        let mut keys = serde_json::Deserializer::from_str(entry).into_iter::<String>();
+        let key = match keys.next() {
+            Some(Ok(key)) => key,
+            Some(Err(e)) => return Err(invalid(&e)),
+            None => return Err(invalid(&"an empty line inside \"items\"")),
+        };
+        let json = entry[keys.byte_offset()..]
+            .strip_prefix(':')
+            .ok_or_else(|| invalid(&format!("no ':' after item {key:?}")))?;
+        let object =
+            item(&key, json).map_err(|reason| format!("snapshot {}: item {key:?}: {reason}", path.display()))?;
+        items.push(object);
+    }
+    // Nothing but whitespace may follow.
+    line.clear();
+    while file.read_line(&mut line).map_err(|e| format!("cannot read snapshot {}: {e}", path.display()))? > 0 {
+        if !line.trim().is_empty() {
+            return Err(invalid(&"trailing characters after the snapshot"));
+        }
+        line.clear();
+    }
+    Ok(Read { source, version, items })
 }
 
 /// The top-level object: `source`, `version`, `items` (streamed), anything else skipped.
@@ -239,5 +316,71 @@ mod tests {
         assert_eq!(keys(&dir.path().join("none.json")).unwrap(), None);
         let (_dir, path) = write(r#"{"source":"s","version":null,"items":{}}"#);
         assert_eq!(keys(&path).unwrap().unwrap().version, None);
+    }
+
+    #[test]
+    fn the_writers_layout_reads_back_line_by_line_with_each_items_text() {
+        use std::io::Write;
+        use std::sync::Arc;
+        let items: Vec<(informer_core::ObjectKey, Arc<String>)> = vec![
+            ("a".into(), Arc::new(r#"{"x":[1,2]}"#.to_string())),
+            ("b\"q".into(), Arc::new(r#""text, with: punctuation""#.to_string())),
+        ];
+        let mut bytes = Vec::new();
+        crate::snapshot::write_to(
+            &mut bytes,
+            crate::snapshot::Layout::Lines,
+            "s",
+            Some(&Version::from("9")),
+            &items,
+            |w, raw: &String| w.write_all(raw.as_bytes()),
+        )
+        .unwrap();
+        let (_dir, path) = write(std::str::from_utf8(&bytes).unwrap());
+        let read = read(&path, |_| Ok(()), |key, json| Ok((key.to_string(), json.to_string()))).unwrap().unwrap();
+        assert_eq!((read.source.as_str(), read.version.as_deref()), ("s", Some("9")));
+        assert_eq!(
+            read.items,
+            vec![
+                ("a".to_string(), r#"{"x":[1,2]}"#.to_string()),
+                ("b\"q".to_string(), r#""text, with: punctuation""#.to_string()),
+            ]
+        );
+        // The empty mirror too.
+        let mut bytes = Vec::new();
+        crate::snapshot::write_to(
+            &mut bytes,
+            crate::snapshot::Layout::Lines,
+            "s",
+            None,
+            &[] as &[(informer_core::ObjectKey, Arc<String>)],
+            |w, raw| w.write_all(raw.as_bytes()),
+        )
+        .unwrap();
+        let (_dir, path) = write(std::str::from_utf8(&bytes).unwrap());
+        assert_eq!(keys(&path).unwrap().unwrap().items, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_damaged_file_in_the_writers_layout_is_named_with_the_problem() {
+        let header = "{\"source\":\"s\",\"version\":\"1\",\"items\":{\n";
+        for (body, problem) in [
+            ("\"a\":1,\n\"b\":2,\n", "ends inside \"items\""),
+            ("a:1\n}}\n", "invalid JSON"),
+            ("\"a\"1\n}}\n", "no ':' after item \"a\""),
+            ("\"a\":1\n}}\nmore\n", "trailing characters"),
+        ] {
+            let (_dir, path) = write(&format!("{header}{body}"));
+            let err = keys(&path).unwrap_err();
+            assert!(err.contains("snap.json") && err.contains(problem), "{body:?}: {err}");
+        }
+        let (_dir, path) = write("{\"source\":3,\"version\":\"1\",\"items\":{\n}}\n");
+        assert!(keys(&path).unwrap_err().contains("no \"source\" string"));
+        let (_dir, path) = write(&format!("{header}\"good\":1,\n\"bad\":2\n}}}}\n"));
+        let err =
+            read(&path, |_| Ok(()), |key, _| if key == "bad" { Err("no kind".into()) } else { Ok(()) }).unwrap_err();
+        assert!(err.contains("snap.json") && err.contains("item \"bad\": no kind"), "{err}");
+        let err = read(&path, |s| Err(format!("mirrors {s:?}")), |_, _| Ok(())).unwrap_err();
+        assert_eq!(err, "mirrors \"s\"");
     }
 }

@@ -15,6 +15,7 @@ use crate::source_spec::KubeSpec;
 pub fn adapter() -> ObjectAdapter<RawObject> {
     ObjectAdapter::new(KeyFn::keyed(), |o: &RawObject| serde_json::from_slice(o.json()).unwrap_or(Value::Null))
         .with_version(|o: &RawObject| Some(Version::new(o.resource_version())))
+        .with_raw_json(|o: &RawObject| o.json().as_ref())
         .with_from_json(|_key, json| {
             RawObject::from_json(json.as_bytes(), &RawOptions::default()).map_err(|e| e.to_string())
         })
