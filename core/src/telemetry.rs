@@ -45,3 +45,8 @@ pub const REFLECTOR_LIST_DURATION: &str = "informer_reflector_list_duration_seco
 pub const REFLECTOR_LAST_EVENT: &str = "informer_reflector_last_event_timestamp_seconds";
 /// Gauge: 1 once the first complete list is in the store (it stays 1 through relists), else 0.
 pub const REFLECTOR_SYNCED: &str = "informer_reflector_synced";
+/// Gauge: 1 while the sync state is failing for the reason in [`LABEL_KIND`] (a
+/// [`SyncFailureKind`](crate::SyncFailureKind): `forbidden`, `unavailable`, ...), else 0; every
+/// reason a running reflector can fail for has its series. `informer_reflector_sync_failing == 1`
+/// says which mirrors are stuck and why.
+pub const REFLECTOR_SYNC_FAILING: &str = "informer_reflector_sync_failing";

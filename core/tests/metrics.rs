@@ -110,3 +110,30 @@ async fn without_a_recorder_the_reflector_works_and_its_snapshot_still_counts() 
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert!(snapshotter.snapshot().into_vec().is_empty());
 }
+
+#[tokio::test]
+async fn sync_failing_shows_the_reason_of_a_failing_state_and_clears_when_synced() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let source = MemorySource::<u64>::new();
+    source.put("a", 1);
+    // Fails until released: the first lists never reach the store.
+    source.faults().fail_next_calls(1_000);
+    let run = metrics::with_local_recorder(&recorder, || start(&source, fast_config().with_name("pods")));
+    let mut states = run.handle.subscribe_sync_state();
+    while states.borrow_and_update().failure().is_none() {
+        states.changed().await.unwrap();
+    }
+    let kind = states.borrow().failure().unwrap().kind.as_str();
+    let s = series(&snapshotter);
+    assert_eq!(gauge(&s, &format!("informer_reflector_sync_failing{{kind={kind},name=pods}}")), 1.0);
+    assert_eq!(gauge(&s, "informer_reflector_sync_failing{kind=forbidden,name=pods}"), 0.0);
+    assert_eq!(gauge(&s, "informer_reflector_synced{name=pods}"), 0.0);
+
+    source.faults().fail_next_calls(0);
+    assert!(run.handle.wait_synced().await);
+    run.stop().await;
+    let s = series(&snapshotter);
+    assert_eq!(gauge(&s, &format!("informer_reflector_sync_failing{{kind={kind},name=pods}}")), 0.0);
+    assert_eq!(gauge(&s, "informer_reflector_synced{name=pods}"), 1.0);
+}

@@ -27,6 +27,7 @@
 //! | `informer_reflector_list_duration_seconds` | histogram | `name` | from a list's first request to the store holding it |
 //! | `informer_reflector_last_event_timestamp_seconds` | gauge | `name` | Unix time of the last event applied; time since: `time() - …` |
 //! | `informer_reflector_synced` | gauge | `name` | 1 once the first list is in the store, else 0 |
+//! | `informer_reflector_sync_failing` | gauge | `name`, `kind` | 1 while the sync state fails for reason `kind` (`forbidden`, `unavailable`, ...), else 0 |
 //! | `informer_store_objects` | gauge | `name` | objects in a named `Cache` or `Indexer` |
 //! | `informer_store_index_values` | gauge | `name`, `index` | distinct values of one index of a named `Indexer` |
 //! | `informer_queue_depth` | gauge | `name` | entries queued in a `DeltaFifo` (keys) or a `RealFifo` (changes) |
@@ -77,6 +78,7 @@ pub const METRICS: &[(&str, Kind)] = &[
     (REFLECTOR_LIST_DURATION, Kind::Histogram),
     (REFLECTOR_LAST_EVENT, Kind::Gauge),
     (REFLECTOR_SYNCED, Kind::Gauge),
+    (REFLECTOR_SYNC_FAILING, Kind::Gauge),
     (STORE_OBJECTS, Kind::Gauge),
     (STORE_INDEX_VALUES, Kind::Gauge),
     (QUEUE_DEPTH, Kind::Gauge),

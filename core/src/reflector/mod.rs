@@ -198,12 +198,14 @@ where
     pub fn new(source: L, store: S, config: ReflectorConfig) -> Self {
         let (state, _) = tokio::sync::watch::channel(Phase::NotSynced);
         let name = source.describe();
+        let label = config.name.as_deref().unwrap_or(&name);
+        let (metrics, sync) = (Metrics::new(label), SyncTracker::new(label));
         let shared = Arc::new(Shared {
-            metrics: Metrics::new(config.name.as_deref().unwrap_or(&name)),
+            metrics,
             name,
             last_version: Mutex::new(None),
             state,
-            sync: SyncTracker::new(),
+            sync,
             applied: tokio::sync::watch::channel(None).0,
             order: source.version_order(),
         });

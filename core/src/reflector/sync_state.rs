@@ -20,9 +20,16 @@
 //! * A change the store refused is a failure too ([`SyncFailureKind::StoreRefused`]); the
 //!   relist that repairs it ends it.
 //! * When [`Reflector::run`](super::Reflector::run) returns, the state is [`SyncState::Stopped`].
+//! * The metrics show it too: `informer_reflector_synced`, and
+//!   `informer_reflector_sync_failing{kind}` at 1 for the reason of a failing state.
 
 use std::fmt;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
+
+use metrics::{Gauge, Label};
+
+use crate::telemetry::{LABEL_KIND, LABEL_NAME, REFLECTOR_SYNC_FAILING};
 
 use tokio::sync::watch;
 
@@ -125,15 +132,59 @@ impl fmt::Display for SyncState {
     }
 }
 
+/// The reasons a running reflector can fail for, each with its `sync_failing` series.
+const FAILING_KINDS: [SyncFailureKind; 11] = [
+    SyncFailureKind::Unauthorized,
+    SyncFailureKind::Forbidden,
+    SyncFailureKind::NotFound,
+    SyncFailureKind::Invalid,
+    SyncFailureKind::Refused,
+    SyncFailureKind::Unavailable,
+    SyncFailureKind::Malformed,
+    SyncFailureKind::Expired,
+    SyncFailureKind::Unsupported,
+    SyncFailureKind::Stalled,
+    SyncFailureKind::StoreRefused,
+];
+
 /// The runner's side: turns errors and successes into state changes.
 #[derive(Debug)]
 pub(super) struct SyncTracker {
     tx: watch::Sender<SyncState>,
+    /// `informer_reflector_sync_failing`, one series per reason.
+    failing: [Gauge; FAILING_KINDS.len()],
+    /// The reason the gauges show now.
+    shown: Mutex<Option<SyncFailureKind>>,
 }
 
 impl SyncTracker {
-    pub(super) fn new() -> Self {
-        Self { tx: watch::channel(SyncState::NotSynced).0 }
+    /// A tracker whose metrics carry the label `name`.
+    pub(super) fn new(name: &str) -> Self {
+        let failing = FAILING_KINDS.map(|kind| {
+            let labels = vec![Label::new(LABEL_NAME, name.to_string()), Label::new(LABEL_KIND, kind.as_str())];
+            let gauge = metrics::gauge!(REFLECTOR_SYNC_FAILING, labels);
+            gauge.set(0.0);
+            gauge
+        });
+        Self { tx: watch::channel(SyncState::NotSynced).0, failing, shown: Mutex::new(None) }
+    }
+
+    /// Moves the `sync_failing` gauges to the state's reason, if it changed.
+    fn show(&self) {
+        let kind = self.tx.borrow().failure().map(|f| f.kind);
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        if *shown == kind {
+            return;
+        }
+        for (k, gauge) in FAILING_KINDS.iter().zip(&self.failing) {
+            if Some(*k) == *shown {
+                gauge.set(0.0);
+            }
+            if Some(*k) == kind {
+                gauge.set(1.0);
+            }
+        }
+        *shown = kind;
     }
 
     pub(super) fn subscribe(&self) -> watch::Receiver<SyncState> {
@@ -156,6 +207,7 @@ impl SyncTracker {
             published = Some(failure.clone());
             *state = SyncState::Failing(failure);
         });
+        self.show();
         published.expect("send_modify ran the closure")
     }
 
@@ -176,6 +228,7 @@ impl SyncTracker {
             *state = next;
             true
         });
+        self.show();
     }
 
     /// A complete state was stored (a list, a streaming list, a resume): synced.
@@ -187,10 +240,12 @@ impl SyncTracker {
             *state = SyncState::Synced;
             true
         });
+        self.show();
     }
 
     pub(super) fn stopped(&self) {
         self.tx.send_replace(SyncState::Stopped);
+        self.show();
     }
 }
 
@@ -266,7 +321,7 @@ mod tests {
 
     #[test]
     fn consecutive_failures_count_attempts_and_keep_the_first_time() {
-        let tracker = SyncTracker::new();
+        let tracker = SyncTracker::new("test");
         let first = tracker.fail(SyncFailureKind::Unavailable, "refused".into());
         let second = tracker.fail(SyncFailureKind::Forbidden, "403".into());
         assert_eq!((first.attempts, second.attempts), (1, 2));
@@ -284,7 +339,7 @@ mod tests {
 
     #[test]
     fn stopped_is_final() {
-        let tracker = SyncTracker::new();
+        let tracker = SyncTracker::new("test");
         tracker.stopped();
         tracker.healthy(true);
         assert_eq!(tracker.get(), SyncState::Stopped);
