@@ -8,9 +8,8 @@ use std::sync::Arc;
 use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
 use metrics::{Counter, Gauge};
 use parking_lot::{Mutex, MutexGuard};
-use tokio::sync::watch;
 
-use super::wake::{RoomWaiters, Wakers};
+use super::wake::{RoomWaiters, SyncSignal, Wakers};
 use super::{Capacity, Delta, DeltaFifoOptions, Deltas, Popped, QueueClosed, QueueStats, ReplacedAll};
 use crate::cache::FastMap;
 use crate::telemetry::{self, QUEUE_ADDS, QUEUE_DEPTH};
@@ -89,17 +88,10 @@ pub struct DeltaFifo<T, K = Arc<dyn Store<Object = T>>> {
     pub(super) options: DeltaFifoOptions,
     pub(super) state: Mutex<State<T>>,
     pub(super) wakers: Wakers,
-    synced: watch::Sender<SyncPhase>,
+    synced: SyncSignal,
     /// `informer_queue_depth` and `informer_queue_adds_total`, labelled with the queue's name.
     depth: Gauge,
     adds: Counter,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SyncPhase {
-    NotSynced,
-    Synced,
-    ClosedBeforeSync,
 }
 
 pub(super) enum Entry<T> {
@@ -173,7 +165,7 @@ where
     }
 
     fn build(key_fn: KeyFn<T>, known: Option<K>, options: DeltaFifoOptions) -> Self {
-        let (synced, _) = watch::channel(SyncPhase::NotSynced);
+        let synced = SyncSignal::new();
         let state = State {
             items: FastMap::default(),
             queue: VecDeque::new(),
@@ -256,11 +248,7 @@ where
 
     /// Waits until [`has_synced`](Self::has_synced); `false` if the queue closed first.
     pub async fn wait_synced(&self) -> bool {
-        let mut rx = self.synced.subscribe();
-        match rx.wait_for(|p| *p != SyncPhase::NotSynced).await {
-            Ok(phase) => *phase == SyncPhase::Synced,
-            Err(_) => false,
-        }
+        self.synced.wait().await
     }
 
     /// Closes the queue: wakes every waiting pop; later changes fail with `Closed`.
@@ -269,13 +257,7 @@ where
         state.closed = true;
         state.room.wake_all();
         drop(state);
-        self.synced.send_if_modified(|p| {
-            let changed = *p == SyncPhase::NotSynced;
-            if changed {
-                *p = SyncPhase::ClosedBeforeSync;
-            }
-            changed
-        });
+        self.synced.closed();
         self.wakers.wake_all();
     }
 
@@ -388,11 +370,7 @@ where
 
     pub(super) fn publish_synced(&self, state: &State<T>) {
         if state.is_synced() {
-            self.synced.send_if_modified(|p| {
-                let changed = *p != SyncPhase::Synced;
-                *p = SyncPhase::Synced;
-                changed
-            });
+            self.synced.synced();
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use parking_lot::{Condvar, MutexGuard};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use super::Capacity;
 
@@ -106,5 +106,52 @@ pub(crate) fn poll_room(
             Poll::Pending
         }
         _ => Poll::Ready(()),
+    }
+}
+
+/// Whether a queue's first list was handled, for `wait_synced`: set once synced, or once closed
+/// before that (then `wait_synced` answers false).
+#[derive(Debug)]
+pub(crate) struct SyncSignal(watch::Sender<SyncPhase>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncPhase {
+    NotSynced,
+    Synced,
+    ClosedBeforeSync,
+}
+
+impl SyncSignal {
+    pub(crate) fn new() -> Self {
+        Self(watch::channel(SyncPhase::NotSynced).0)
+    }
+
+    /// The queue is synced (its waiters wake once).
+    pub(crate) fn synced(&self) {
+        self.0.send_if_modified(|p| {
+            let changed = *p != SyncPhase::Synced;
+            *p = SyncPhase::Synced;
+            changed
+        });
+    }
+
+    /// The queue closed: waiters that are still waiting get `false`.
+    pub(crate) fn closed(&self) {
+        self.0.send_if_modified(|p| {
+            let changed = *p == SyncPhase::NotSynced;
+            if changed {
+                *p = SyncPhase::ClosedBeforeSync;
+            }
+            changed
+        });
+    }
+
+    /// Waits until synced (`true`) or closed before that (`false`).
+    pub(crate) async fn wait(&self) -> bool {
+        let mut rx = self.0.subscribe();
+        match rx.wait_for(|p| *p != SyncPhase::NotSynced).await {
+            Ok(phase) => *phase == SyncPhase::Synced,
+            Err(_) => false,
+        }
     }
 }

@@ -27,10 +27,9 @@ use std::sync::Arc;
 
 use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
 use parking_lot::{Mutex, MutexGuard};
-use tokio::sync::watch;
 
 use crate::cache::FastMap;
-use crate::delta_fifo::wake::Wakers;
+use crate::delta_fifo::wake::{SyncSignal, Wakers};
 use crate::{Capacity, QueueClosed, QueueStats};
 
 /// A queue of the latest object per key (client-go's `FIFO`); see the [module docs](self).
@@ -83,7 +82,7 @@ pub struct Fifo<T> {
     capacity: Capacity,
     state: Mutex<State<T>>,
     wakers: Wakers,
-    synced: watch::Sender<bool>,
+    synced: SyncSignal,
 }
 
 struct Item<T> {
@@ -140,7 +139,7 @@ impl<T: Send + Sync + 'static> Fifo<T> {
             closed: false,
             stats: QueueStats::default(),
         };
-        Self { key_fn, capacity, state: Mutex::new(state), wakers: Wakers::default(), synced: watch::channel(false).0 }
+        Self { key_fn, capacity, state: Mutex::new(state), wakers: Wakers::default(), synced: SyncSignal::new() }
     }
 
     /// Queues `object` only if its key is not queued (contract 2).
@@ -211,27 +210,13 @@ impl<T: Send + Sync + 'static> Fifo<T> {
 
     /// Waits until [`has_synced`](Self::has_synced); `false` if the queue closed first.
     pub async fn wait_synced(&self) -> bool {
-        let mut rx = self.synced.subscribe();
-        let closed = async {
-            loop {
-                let notified = self.wakers.notify().notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if self.is_closed() {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        tokio::select! {
-            synced = rx.wait_for(|s| *s) => synced.is_ok(),
-            _ = closed => self.has_synced(),
-        }
+        self.synced.wait().await
     }
 
     /// Closes the queue and wakes every waiting pop (contract 8).
     pub fn close(&self) {
         self.state.lock().closed = true;
+        self.synced.closed();
         self.wakers.wake_all();
     }
 
@@ -344,7 +329,7 @@ impl<T: Send + Sync + 'static> Fifo<T> {
 
     fn publish_synced(&self, state: &State<T>) {
         if state.is_synced() {
-            self.synced.send_if_modified(|s| !std::mem::replace(s, true));
+            self.synced.synced();
         }
     }
 }

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
 use metrics::{Counter, Gauge};
 use parking_lot::Mutex;
-use tokio::sync::watch;
 
 use super::RealFifoOptions;
 use crate::cache::FastMap;
-use crate::delta_fifo::wake::{RoomWaiters, Wakers};
+use crate::delta_fifo::wake::{RoomWaiters, SyncSignal, Wakers};
 use crate::telemetry::{self, QUEUE_ADDS, QUEUE_DEPTH};
 use crate::{Capacity, Deletion, Delta, Deltas, Popped, QueueClosed, QueueStats, ReplacedAll};
 
@@ -98,17 +97,10 @@ pub struct RealFifo<T, K = Arc<dyn Store<Object = T>>> {
     pub(super) options: RealFifoOptions,
     pub(super) state: Mutex<State<T>>,
     wakers: Wakers,
-    synced: watch::Sender<SyncPhase>,
+    synced: SyncSignal,
     /// `informer_queue_depth` and `informer_queue_adds_total`, labelled with the queue's name.
     depth: Gauge,
     adds: Counter,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SyncPhase {
-    NotSynced,
-    Synced,
-    ClosedBeforeSync,
 }
 
 pub(super) enum Entry<T> {
@@ -281,7 +273,7 @@ where
         let depth = telemetry::gauge(QUEUE_DEPTH, &options.name);
         let adds = telemetry::counter(QUEUE_ADDS, &options.name);
         depth.set(0.0);
-        let synced = watch::channel(SyncPhase::NotSynced).0;
+        let synced = SyncSignal::new();
         Self { key_fn, known, options, state: Mutex::new(state), wakers: Wakers::default(), synced, depth, adds }
     }
 
@@ -468,11 +460,7 @@ where
     /// # }
     /// ```
     pub async fn wait_synced(&self) -> bool {
-        let mut rx = self.synced.subscribe();
-        match rx.wait_for(|p| *p != SyncPhase::NotSynced).await {
-            Ok(phase) => *phase == SyncPhase::Synced,
-            Err(_) => false,
-        }
+        self.synced.wait().await
     }
 
     /// Closes the queue: wakes every waiting pop and every producer waiting for room; later
@@ -495,13 +483,7 @@ where
         state.closed = true;
         state.room.wake_all();
         drop(state);
-        self.synced.send_if_modified(|p| {
-            let changed = *p == SyncPhase::NotSynced;
-            if changed {
-                *p = SyncPhase::ClosedBeforeSync;
-            }
-            changed
-        });
+        self.synced.closed();
         self.wakers.wake_all();
     }
 
@@ -633,11 +615,7 @@ where
 
     pub(super) fn publish_synced(&self, state: &State<T>) {
         if state.is_synced() {
-            self.synced.send_if_modified(|p| {
-                let changed = *p != SyncPhase::Synced;
-                *p = SyncPhase::Synced;
-                changed
-            });
+            self.synced.synced();
         }
     }
 
