@@ -95,6 +95,8 @@ struct Shared {
     counters: Counters,
     /// Bumped by `cut_all`; every connection watches it.
     cut_epoch: watch::Sender<u64>,
+    /// While true, nothing is forwarded from the server to clients.
+    hold_down: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -139,6 +141,7 @@ impl FaultProxy {
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             counters: Counters::default(),
             cut_epoch,
+            hold_down: watch::channel(false).0,
         });
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(Self { addr, shared, accept_task })
@@ -164,6 +167,14 @@ impl FaultProxy {
     /// While true, every new connection is refused (accepted and closed at once).
     pub fn set_refusing(&self, refusing: bool) {
         self.shared.refusing.store(refusing, Ordering::SeqCst);
+    }
+
+    /// While `held`, bytes from the server are read and kept in the proxy's memory instead of
+    /// reaching clients (counted in `bytes_down` as they arrive); released, they go out at once.
+    /// Connections stay open. Benchmarks use it to queue a watch's events at full server speed
+    /// and then time how fast a client takes them.
+    pub fn hold_down(&self, held: bool) {
+        self.shared.hold_down.send_replace(held);
     }
 
     /// Closes every open connection now.
@@ -218,8 +229,8 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) {
     let mut cut_rx = shared.cut_epoch.subscribe();
     let forward = async {
         tokio::select! {
-            _ = pipe(client_read, upstream_write, &shared, &shared.counters.bytes_up) => {}
-            _ = pipe(upstream_read, client_write, &shared, &shared.counters.bytes_down) => {}
+            _ = pipe(client_read, upstream_write, &shared, &shared.counters.bytes_up, None) => {}
+            _ = pipe(upstream_read, client_write, &shared, &shared.counters.bytes_down, Some(shared.hold_down.subscribe())) => {}
         }
     };
     tokio::select! {
@@ -232,16 +243,48 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) {
 }
 
 /// Copies one direction until EOF, an error, or an injected cut, adding what it forwards to
-/// `forwarded`.
+/// `forwarded`; while `hold` says true, what it reads waits in memory.
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     shared: &Shared,
     forwarded: &AtomicU64,
+    mut hold: Option<watch::Receiver<bool>>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
+    // What arrived while held: kept here, in memory, so the server is not slowed by the hold.
+    let mut held_bytes = Vec::new();
     loop {
-        let n = match from.read(&mut buf).await {
+        if let Some(hold) = &mut hold {
+            if *hold.borrow_and_update() {
+                tokio::select! {
+                    read = from.read(&mut buf) => match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            forwarded.fetch_add(n as u64, Ordering::SeqCst);
+                            held_bytes.extend_from_slice(&buf[..n]);
+                        }
+                    },
+                    changed = hold.changed() => if changed.is_err() { return },
+                }
+                continue;
+            }
+            if !held_bytes.is_empty() {
+                if to.write_all(&held_bytes).await.is_err() {
+                    return;
+                }
+                held_bytes = Vec::new();
+            }
+        }
+        let read = match &mut hold {
+            // A hold that starts while this read waits takes effect before the next byte.
+            Some(hold) => tokio::select! {
+                read = from.read(&mut buf) => read,
+                _ = hold.wait_for(|held| *held) => continue,
+            },
+            None => from.read(&mut buf).await,
+        };
+        let n = match read {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
@@ -321,6 +364,21 @@ mod tests {
         proxy.set_refusing(false);
         assert!(round_trip(proxy.addr(), b"x").await.is_ok());
         assert_eq!(proxy.counts().refusals, 1);
+    }
+
+    #[tokio::test]
+    async fn held_down_bytes_wait_in_the_proxy_until_released() {
+        let proxy = FaultProxy::start(echo_server().await, Faults::none(), 1).await.unwrap();
+        let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+        proxy.hold_down(true);
+        client.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        let early = tokio::time::timeout(Duration::from_millis(200), client.read_exact(&mut buf)).await;
+        assert!(early.is_err(), "nothing comes back while held");
+        assert_eq!(proxy.counts().bytes_up, 4, "the request went up");
+        proxy.hold_down(false);
+        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf, b"ping");
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@
 mod support;
 
 use std::alloc::System;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -154,29 +154,6 @@ fn rust_child(exe: &Path, name: &str, url: &str) -> Figures {
     };
     let v: Vec<f64> = line.split(' ').map(|x| x.parse().expect("number")).collect();
     Figures { secs: v[0], hwm_kib: v[1], heap_bytes: v[3] }
-}
-
-/// Builds the client-go peer into `~/.cache/informer/peers` with the machine's Go; `None` (its
-/// sides skipped) without Go.
-fn client_go_peer() -> Option<PathBuf> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/client-go");
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    let bin = home.join(".cache/informer/peers/client-go-peer");
-    let built = Command::new("go")
-        .args(["build", "-trimpath", "-o"])
-        .arg(&bin)
-        .arg(".")
-        .current_dir(&source)
-        .env("CGO_ENABLED", "0")
-        .status();
-    match built {
-        Ok(status) if status.success() => Some(bin),
-        Ok(status) => panic!("go build of the client-go peer failed: {status}"),
-        Err(err) => {
-            eprintln!("no Go ({err}): client-go's sides are skipped");
-            None
-        }
-    }
 }
 
 fn client_go_child(peer: &Path, name: &str, kubeconfig: &Path) -> Figures {

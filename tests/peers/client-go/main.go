@@ -7,7 +7,8 @@
 //	 "updates":U,"update_seconds":T,"events_per_second":E,...}
 //
 // Flags choose the configuration: -protobuf (else JSON), -strip-managed-fields (a transform),
-// -updates N (wait for N MODIFIED events after the sync, counted in an update handler). The
+// -two-indexes (a second index, on the app.kubernetes.io/name label), -updates N (wait for N
+// MODIFIED events after the sync, counted in an update handler). The
 // WatchList streaming initial list is client-go's own feature gate: set
 // KUBE_FEATURE_WatchListClient=true or false in the environment.
 package main
@@ -70,6 +71,7 @@ func main() {
 	protobuf := flag.Bool("protobuf", false, "ask for protobuf instead of JSON")
 	strip := flag.Bool("strip-managed-fields", false, "a transform that drops metadata.managedFields")
 	updates := flag.Int64("updates", 0, "after the sync, wait for this many MODIFIED events")
+	twoIndexes := flag.Bool("two-indexes", false, "a second index, on the app.kubernetes.io/name label")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 
@@ -95,12 +97,23 @@ func main() {
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, options...)
 	pods := factory.Core().V1().Pods().Informer()
-	if err := pods.AddIndexers(cache.Indexers{"node": func(obj interface{}) ([]string, error) {
+	indexers := cache.Indexers{"node": func(obj interface{}) ([]string, error) {
 		if pod, ok := obj.(*corev1.Pod); ok {
 			return []string{pod.Spec.NodeName}, nil
 		}
 		return nil, nil
-	}}); err != nil {
+	}}
+	if *twoIndexes {
+		indexers["app"] = func(obj interface{}) ([]string, error) {
+			if pod, ok := obj.(*corev1.Pod); ok {
+				if app, found := pod.Labels["app.kubernetes.io/name"]; found {
+					return []string{app}, nil
+				}
+			}
+			return nil, nil
+		}
+	}
+	if err := pods.AddIndexers(indexers); err != nil {
 		fmt.Fprintf(os.Stderr, "index: %v\n", err)
 		os.Exit(1)
 	}

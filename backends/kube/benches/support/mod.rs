@@ -1,6 +1,7 @@
-//! Shared setup of the peer benchmarks (`peer.rs`, `memory.rs`): the local API server loaded
-//! with realistic pods, kube clients, the informer and kube-runtime sides, and a gate that
-//! holds a watch stream so a batch of changes can pile up before it is timed.
+//! Shared setup of the peer benchmarks (`peer.rs`, `memory.rs`, `watch.rs`): the local API
+//! server loaded with realistic pods, kube clients, the informer and kube-runtime sides, the
+//! client-go peer, and a gate that holds a watch stream so a batch of changes can pile up
+//! before it is timed.
 
 #![allow(dead_code)]
 
@@ -265,4 +266,27 @@ impl KubeRuntimeSide {
 /// The kube-runtime key of a pod.
 pub fn object_ref(namespace: &str, name: &str) -> kube_runtime::reflector::ObjectRef<Pod> {
     kube_runtime::reflector::ObjectRef::new(name).within(namespace)
+}
+
+/// Builds the client-go peer into `~/.cache/informer/peers` with the machine's Go; `None` (its
+/// sides skipped) without Go.
+pub fn client_go_peer() -> Option<std::path::PathBuf> {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/client-go");
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let bin = home.join(".cache/informer/peers/client-go-peer");
+    let built = std::process::Command::new("go")
+        .args(["build", "-trimpath", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(&source)
+        .env("CGO_ENABLED", "0")
+        .status();
+    match built {
+        Ok(status) if status.success() => Some(bin),
+        Ok(status) => panic!("go build of the client-go peer failed: {status}"),
+        Err(err) => {
+            eprintln!("no Go ({err}): client-go's sides are skipped");
+            None
+        }
+    }
 }
