@@ -193,52 +193,22 @@ where
     /// Pops the oldest entry, waiting for one, and returns what `handler` returns. The handler
     /// runs without the queue lock. Cancel-safe: a pop cancelled while waiting takes nothing.
     pub async fn pop<R>(&self, handler: impl FnOnce(Popped<T>) -> R) -> Result<R, QueueClosed> {
-        loop {
-            let notified = self.wakers.notify().notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let _registration = {
-                let mut state = self.state.lock();
-                if let Some((popped, in_flight)) = self.take(&mut state) {
-                    drop(state);
-                    return Ok(self.handle(popped, in_flight, handler));
-                }
-                if state.closed {
-                    return Err(self.closed_error());
-                }
-                self.wakers.register()
-            };
-            notified.await;
-        }
+        let (popped, in_flight) = self.wakers.wait_for(&self.state, |state| self.next(state)).await?;
+        Ok(self.handle(popped, in_flight, handler))
     }
 
     /// Like [`pop`](Self::pop), blocking the current thread. Call it from plain threads
     /// only, never from an async task (it would block a runtime worker).
     pub fn pop_blocking<R>(&self, handler: impl FnOnce(Popped<T>) -> R) -> Result<R, QueueClosed> {
-        let mut state = self.state.lock();
-        loop {
-            if let Some((popped, in_flight)) = self.take(&mut state) {
-                drop(state);
-                return Ok(self.handle(popped, in_flight, handler));
-            }
-            if state.closed {
-                return Err(self.closed_error());
-            }
-            self.wakers.wait_blocking(&mut state);
-        }
+        let (popped, in_flight) = self.wakers.wait_for_blocking(&self.state, |state| self.next(state))?;
+        Ok(self.handle(popped, in_flight, handler))
     }
 
     /// Pops the oldest entry if there is one, without waiting: `Ok(None)` when empty.
     pub fn try_pop<R>(&self, handler: impl FnOnce(Popped<T>) -> R) -> Result<Option<R>, QueueClosed> {
-        let mut state = self.state.lock();
-        match self.take(&mut state) {
-            Some((popped, in_flight)) => {
-                drop(state);
-                Ok(Some(self.handle(popped, in_flight, handler)))
-            }
-            None if state.closed => Err(self.closed_error()),
-            None => Ok(None),
-        }
+        // The lock is released at the end of this statement, before the handler runs.
+        let next = self.next(&mut self.state.lock()).transpose()?;
+        Ok(next.map(|(popped, in_flight)| self.handle(popped, in_flight, handler)))
     }
 
     /// True once the first replace's entries were all popped and handled (contract 9).
@@ -284,6 +254,15 @@ where
 
     fn closed_error(&self) -> QueueClosed {
         QueueClosed { queue: self.options.name.clone() }
+    }
+
+    /// What a pop gets now: an entry, the closed error, or `None` to wait.
+    fn next(&self, state: &mut MutexGuard<'_, State<T>>) -> Option<Result<(Popped<T>, InFlight), QueueClosed>> {
+        match self.take(state) {
+            Some(taken) => Some(Ok(taken)),
+            None if state.closed => Some(Err(self.closed_error())),
+            None => None,
+        }
     }
 
     /// Takes the oldest entry whose key is not being handled (contract 8); an atomic
@@ -363,9 +342,8 @@ where
 
     /// Wakes the producers waiting in `poll_ready` once the queue is below its capacity.
     pub(super) fn wake_producers(&self, state: &mut State<T>) {
-        if self.options.capacity.limit().is_some_and(|limit| state.queue.len() < limit) {
-            state.room.wake_all();
-        }
+        let queued = state.queue.len();
+        state.room.wake_if_room(self.options.capacity, queued);
     }
 
     pub(super) fn publish_synced(&self, state: &State<T>) {

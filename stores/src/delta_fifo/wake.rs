@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use parking_lot::{Condvar, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use tokio::sync::{Notify, watch};
 
 use super::Capacity;
@@ -24,7 +24,7 @@ pub(crate) struct Wakers {
 }
 
 /// An async waiter's registration; unregisters on drop (also when the wait is cancelled).
-pub(crate) struct Registration<'a>(&'a Wakers);
+struct Registration<'a>(&'a Wakers);
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
@@ -48,23 +48,56 @@ impl Wakers {
         self.condvar.notify_all();
     }
 
-    /// The async side; callers `enable()` a `notified()` future, then take the queue's lock,
-    /// check the state and [`register`](Self::register) before releasing it to wait.
-    pub(crate) fn notify(&self) -> &Notify {
-        &self.notify
-    }
-
     /// Registers an async waiter (call with the queue's lock held).
-    pub(crate) fn register(&self) -> Registration<'_> {
+    fn register(&self) -> Registration<'_> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         Registration(self)
     }
 
     /// Blocks the current thread until woken (the guard is released meanwhile).
-    pub(crate) fn wait_blocking<S>(&self, guard: &mut MutexGuard<'_, S>) {
+    fn wait_blocking<S>(&self, guard: &mut MutexGuard<'_, S>) {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         self.condvar.wait(guard);
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Waits until `next`, run under `state`'s lock each time the queue may have changed,
+    /// returns something (an entry, or the queue's closed error), and returns it: the pop loop
+    /// of every queue. Cancel-safe: the wait takes nothing from the queue.
+    pub(crate) async fn wait_for<S, R>(
+        &self,
+        state: &Mutex<S>,
+        mut next: impl FnMut(&mut MutexGuard<'_, S>) -> Option<R>,
+    ) -> R {
+        loop {
+            // Enabled before the lock is taken: a wake-up between the check and the wait is kept.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let _registration = {
+                let mut guard = state.lock();
+                if let Some(found) = next(&mut guard) {
+                    return found;
+                }
+                self.register()
+            };
+            notified.await;
+        }
+    }
+
+    /// [`wait_for`](Self::wait_for), blocking the current thread.
+    pub(crate) fn wait_for_blocking<S, R>(
+        &self,
+        state: &Mutex<S>,
+        mut next: impl FnMut(&mut MutexGuard<'_, S>) -> Option<R>,
+    ) -> R {
+        let mut guard = state.lock();
+        loop {
+            if let Some(found) = next(&mut guard) {
+                return found;
+            }
+            self.wait_blocking(&mut guard);
+        }
     }
 }
 
@@ -87,6 +120,14 @@ impl RoomWaiters {
     pub(crate) fn wake_all(&mut self) {
         for waker in self.0.drain(..) {
             waker.wake();
+        }
+    }
+
+    /// Wakes every registered task if a queue holding `queued` entries is below `capacity`'s
+    /// limit (after a pop or a replace made room).
+    pub(crate) fn wake_if_room(&mut self, capacity: Capacity, queued: usize) {
+        if capacity.limit().is_some_and(|limit| queued < limit) {
+            self.wake_all();
         }
     }
 }

@@ -32,6 +32,9 @@ use crate::cache::FastMap;
 use crate::delta_fifo::wake::{SyncSignal, Wakers};
 use crate::{Capacity, QueueClosed, QueueStats};
 
+/// An object taken by a pop: its key, the object, and whether it came from the initial list.
+type Taken<T> = (ObjectKey, Arc<T>, bool);
+
 /// A queue of the latest object per key (client-go's `FIFO`); see the [module docs](self).
 ///
 /// # Contract
@@ -156,50 +159,29 @@ impl<T: Send + Sync + 'static> Fifo<T> {
     /// Pops the oldest object, waiting for one; returns what `handler` returns (contract 6).
     /// Cancel-safe: a pop cancelled while waiting takes nothing.
     pub async fn pop<R>(&self, handler: impl FnOnce(Arc<T>) -> R) -> Result<R, QueueClosed> {
-        loop {
-            let notified = self.wakers.notify().notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let _registration = {
-                let mut state = self.state.lock();
-                if let Some(taken) = self.take(&mut state) {
-                    drop(state);
-                    return Ok(self.handle(taken, handler));
-                }
-                if state.closed {
-                    return Err(self.closed_error());
-                }
-                self.wakers.register()
-            };
-            notified.await;
-        }
+        let taken = self.wakers.wait_for(&self.state, |state| self.next(state)).await?;
+        Ok(self.handle(taken, handler))
     }
 
     /// Like [`pop`](Self::pop), blocking the current thread (never call it from async code).
     pub fn pop_blocking<R>(&self, handler: impl FnOnce(Arc<T>) -> R) -> Result<R, QueueClosed> {
-        let mut state = self.state.lock();
-        loop {
-            if let Some(taken) = self.take(&mut state) {
-                drop(state);
-                return Ok(self.handle(taken, handler));
-            }
-            if state.closed {
-                return Err(self.closed_error());
-            }
-            self.wakers.wait_blocking(&mut state);
-        }
+        let taken = self.wakers.wait_for_blocking(&self.state, |state| self.next(state))?;
+        Ok(self.handle(taken, handler))
     }
 
     /// Pops the oldest object if there is one, without waiting.
     pub fn try_pop<R>(&self, handler: impl FnOnce(Arc<T>) -> R) -> Result<Option<R>, QueueClosed> {
-        let mut state = self.state.lock();
-        match self.take(&mut state) {
-            Some(taken) => {
-                drop(state);
-                Ok(Some(self.handle(taken, handler)))
-            }
-            None if state.closed => Err(self.closed_error()),
-            None => Ok(None),
+        // The lock is released at the end of this statement, before the handler runs.
+        let next = self.next(&mut self.state.lock()).transpose()?;
+        Ok(next.map(|taken| self.handle(taken, handler)))
+    }
+
+    /// What a pop gets now: an object, the closed error, or `None` to wait.
+    fn next(&self, state: &mut MutexGuard<'_, State<T>>) -> Option<Result<Taken<T>, QueueClosed>> {
+        match self.take(state) {
+            Some(taken) => Some(Ok(taken)),
+            None if state.closed => Some(Err(self.closed_error())),
+            None => None,
         }
     }
 
@@ -279,7 +261,7 @@ impl<T: Send + Sync + 'static> Fifo<T> {
         Ok(())
     }
 
-    fn take(&self, state: &mut MutexGuard<'_, State<T>>) -> Option<(ObjectKey, Arc<T>, bool)> {
+    fn take(&self, state: &mut MutexGuard<'_, State<T>>) -> Option<Taken<T>> {
         while state.queue.front().is_some_and(|entry| !state.is_live(entry)) {
             state.queue.pop_front();
         }
@@ -306,7 +288,7 @@ impl<T: Send + Sync + 'static> Fifo<T> {
         Some((key, item.object, item.initial))
     }
 
-    fn handle<R>(&self, (key, object, initial): (ObjectKey, Arc<T>, bool), handler: impl FnOnce(Arc<T>) -> R) -> R {
+    fn handle<R>(&self, (key, object, initial): Taken<T>, handler: impl FnOnce(Arc<T>) -> R) -> R {
         struct Finish<'a, T: Send + Sync + 'static>(&'a Fifo<T>, Option<ObjectKey>, bool);
         impl<T: Send + Sync + 'static> Drop for Finish<'_, T> {
             fn drop(&mut self) {

@@ -354,23 +354,8 @@ where
     /// # }
     /// ```
     pub async fn pop<R>(&self, handler: impl FnOnce(Popped<T>) -> R) -> Result<R, QueueClosed> {
-        loop {
-            let notified = self.wakers.notify().notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let _registration = {
-                let mut state = self.state.lock();
-                if let Some(popped) = self.take(&mut state) {
-                    drop(state);
-                    return Ok(self.handle(popped, handler));
-                }
-                if state.closed && state.queue.is_empty() {
-                    return Err(self.closed_error());
-                }
-                self.wakers.register()
-            };
-            notified.await;
-        }
+        let popped = self.wakers.wait_for(&self.state, |state| self.next(state)).await?;
+        Ok(self.handle(popped, handler))
     }
 
     /// Like [`pop`](Self::pop), blocking the current thread. Call it from plain threads
@@ -390,17 +375,8 @@ where
     /// assert_eq!(consumer.join().unwrap().unwrap(), ObjectKey::from("a"));
     /// ```
     pub fn pop_blocking<R>(&self, handler: impl FnOnce(Popped<T>) -> R) -> Result<R, QueueClosed> {
-        let mut state = self.state.lock();
-        loop {
-            if let Some(popped) = self.take(&mut state) {
-                drop(state);
-                return Ok(self.handle(popped, handler));
-            }
-            if state.closed && state.queue.is_empty() {
-                return Err(self.closed_error());
-            }
-            self.wakers.wait_blocking(&mut state);
-        }
+        let popped = self.wakers.wait_for_blocking(&self.state, |state| self.next(state))?;
+        Ok(self.handle(popped, handler))
     }
 
     /// Pops the oldest entry if one can be taken now: `Ok(None)` when the queue is empty or
@@ -417,15 +393,9 @@ where
     /// assert_eq!(fifo.try_pop(|_| ()).unwrap(), Some(()));
     /// ```
     pub fn try_pop<R>(&self, handler: impl FnOnce(Popped<T>) -> R) -> Result<Option<R>, QueueClosed> {
-        let mut state = self.state.lock();
-        match self.take(&mut state) {
-            Some(popped) => {
-                drop(state);
-                Ok(Some(self.handle(popped, handler)))
-            }
-            None if state.closed && state.queue.is_empty() => Err(self.closed_error()),
-            None => Ok(None),
-        }
+        // The lock is released at the end of this statement, before the handler runs.
+        let next = self.next(&mut self.state.lock()).transpose()?;
+        Ok(next.map(|popped| self.handle(popped, handler)))
     }
 
     /// True once the first relist was popped and handled (contract 7).
@@ -553,6 +523,16 @@ where
         QueueClosed { queue: self.options.name.clone() }
     }
 
+    /// What a pop gets now: an entry, the closed error once closed and empty, or `None` to
+    /// wait (for an entry, or for the running handler).
+    fn next(&self, state: &mut State<T>) -> Option<Result<Popped<T>, QueueClosed>> {
+        match self.take(state) {
+            Some(popped) => Some(Ok(popped)),
+            None if state.closed && state.queue.is_empty() => Some(Err(self.closed_error())),
+            None => None,
+        }
+    }
+
     /// Takes the oldest entry unless a handler runs (contract 6).
     fn take(&self, state: &mut State<T>) -> Option<Popped<T>> {
         if state.in_flight.is_some() {
@@ -560,9 +540,8 @@ where
         }
         let entry = state.queue.pop_front()?;
         self.depth.set(state.queue.len() as f64);
-        if self.options.capacity.limit().is_some_and(|limit| state.queue.len() < limit) {
-            state.room.wake_all();
-        }
+        let queued = state.queue.len();
+        state.room.wake_if_room(self.options.capacity, queued);
         state.stats.popped += 1;
         let (popped, in_flight) = match entry {
             Entry::Change { key, delta } => {
