@@ -2,14 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use informer_core::{KeyFn, ObjectKey, Store, StoreError, Version};
 use parking_lot::Mutex;
 
 use super::*;
+use crate::delta_fifo::wake::CountingWaker;
 
 /// Objects are `"key=value"`; the key is the part before `=`.
 type Obj = String;
@@ -539,26 +539,11 @@ fn a_panicking_handler_releases_its_key_and_counts_as_handled() {
     assert_eq!(pop_now(&fifo).1, vec!["Added:a=2".to_string()], "the key is not stuck in flight");
 }
 
-/// A waker that counts its wake-ups.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountingWaker>, Waker) {
-    let counter = Arc::new(CountingWaker::default());
-    (Arc::clone(&counter), Waker::from(counter))
-}
-
 #[test]
 fn poll_ready_is_pending_while_full_and_a_pop_below_the_limit_wakes_the_producer() {
     for capacity in [Capacity::Soft(2), Capacity::Reject(2)] {
         let fifo = DeltaFifo::with_options(key_fn(), DeltaFifoOptions::default().with_capacity(capacity));
-        let (wakes, waker) = counting_waker();
+        let (wakes, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         fifo.add(obj("a=1")).unwrap();
         assert_eq!(fifo.poll_ready(&mut cx), Poll::Ready(()), "{capacity:?}");
@@ -566,9 +551,9 @@ fn poll_ready_is_pending_while_full_and_a_pop_below_the_limit_wakes_the_producer
         assert_eq!(fifo.poll_ready(&mut cx), Poll::Pending, "{capacity:?}");
         fifo.update(obj("a=2")).unwrap(); // a queued key: no new entry
         assert_eq!(fifo.poll_ready(&mut cx), Poll::Pending, "{capacity:?}: polling again");
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "{capacity:?}");
+        assert_eq!(wakes.count(), 0, "{capacity:?}");
         pop_now(&fifo);
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "{capacity:?}: woken once");
+        assert_eq!(wakes.count(), 1, "{capacity:?}: woken once");
         assert_eq!(fifo.poll_ready(&mut cx), Poll::Ready(()), "{capacity:?}");
     }
 }
@@ -577,14 +562,14 @@ fn poll_ready_is_pending_while_full_and_a_pop_below_the_limit_wakes_the_producer
 fn an_atomic_replace_that_empties_a_full_queue_wakes_the_producer() {
     let options = DeltaFifoOptions::default().with_atomic_replace(true).with_capacity(Capacity::Soft(2));
     let fifo = DeltaFifo::with_options(key_fn(), options);
-    let (wakes, waker) = counting_waker();
+    let (wakes, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     fifo.add(obj("a=1")).unwrap();
     fifo.add(obj("b=1")).unwrap();
     assert_eq!(fifo.poll_ready(&mut cx), Poll::Pending);
     fifo.replace(vec![obj("a=1"), obj("b=1"), obj("c=1")], Version::from("2")).unwrap();
     assert_eq!(fifo.len(), 1);
-    assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    assert_eq!(wakes.count(), 1);
     assert_eq!(fifo.poll_ready(&mut cx), Poll::Ready(()));
 }
 
@@ -594,13 +579,13 @@ fn poll_ready_of_an_unbounded_or_closed_queue_is_ready() {
     for i in 0..100 {
         unbounded.add(obj(&format!("k{i}=1"))).unwrap();
     }
-    let (wakes, waker) = counting_waker();
+    let (wakes, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     assert_eq!(unbounded.poll_ready(&mut cx), Poll::Ready(()));
     let full = DeltaFifo::with_options(key_fn(), DeltaFifoOptions::default().with_capacity(Capacity::Reject(1)));
     full.add(obj("a=1")).unwrap();
     assert_eq!(full.poll_ready(&mut cx), Poll::Pending);
     full.close();
-    assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "close wakes the producer");
+    assert_eq!(wakes.count(), 1, "close wakes the producer");
     assert_eq!(full.poll_ready(&mut cx), Poll::Ready(()), "the next change fails with Closed instead");
 }

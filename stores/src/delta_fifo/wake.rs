@@ -196,3 +196,29 @@ impl SyncSignal {
         }
     }
 }
+
+/// A waker that counts its wake-ups, for the queues' `poll_ready` tests.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct CountingWaker(AtomicUsize);
+
+#[cfg(test)]
+impl CountingWaker {
+    /// A waker and its counter.
+    pub(crate) fn new() -> (std::sync::Arc<Self>, Waker) {
+        let counter = std::sync::Arc::new(Self::default());
+        (std::sync::Arc::clone(&counter), Waker::from(counter))
+    }
+
+    /// Wake-ups so far.
+    pub(crate) fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}

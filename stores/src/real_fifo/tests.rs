@@ -1,14 +1,14 @@
 //! One test per sentence of the [`RealFifo`] contract.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::FutureExt;
 use informer_core::{Change, KeyFn, ObjectKey, Store, StoreError, Version};
 
 use super::*;
+use crate::delta_fifo::wake::CountingWaker;
 use crate::{Cache, Capacity, Delta, DeltaFifo, Popped};
 
 /// Objects are `"key=value"`; the key is the part before `=`.
@@ -73,21 +73,6 @@ fn pop_now<K: Store<Object = Obj>>(fifo: &RealFifo<Obj, K>) -> String {
 
 fn drain<K: Store<Object = Obj>>(fifo: &RealFifo<Obj, K>) -> Vec<String> {
     std::iter::from_fn(|| fifo.try_pop(|p| describe_popped(&p)).expect("open")).collect()
-}
-
-/// A waker that counts its wake-ups.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountingWaker>, Waker) {
-    let counter = Arc::new(CountingWaker::default());
-    (Arc::clone(&counter), Waker::from(counter))
 }
 
 #[test]
@@ -502,7 +487,7 @@ fn soft_capacity_accepts_everything_and_counts_the_excess() {
 fn poll_ready_is_pending_while_full_and_a_pop_below_the_limit_wakes_the_producer() {
     for capacity in [Capacity::Soft(2), Capacity::Reject(2)] {
         let fifo = bounded(capacity);
-        let (wakes, waker) = counting_waker();
+        let (wakes, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         fifo.add(obj("a=1")).unwrap();
         assert_eq!(fifo.poll_ready(&mut cx), Poll::Ready(()), "{capacity:?}");
@@ -511,9 +496,9 @@ fn poll_ready_is_pending_while_full_and_a_pop_below_the_limit_wakes_the_producer
         assert_eq!(fifo.poll_ready(&mut cx), Poll::Pending, "{capacity:?}");
         assert_eq!(fifo.poll_ready(&mut cx), Poll::Pending, "{capacity:?}: polling again");
         pop_now(&fifo); // 2 left: still full
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "{capacity:?}");
+        assert_eq!(wakes.count(), 0, "{capacity:?}");
         pop_now(&fifo); // 1 left: room
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "{capacity:?}: woken once");
+        assert_eq!(wakes.count(), 1, "{capacity:?}: woken once");
         assert_eq!(fifo.poll_ready(&mut cx), Poll::Ready(()), "{capacity:?}");
     }
 }
@@ -531,12 +516,12 @@ fn poll_ready_of_an_unbounded_queue_is_always_ready() {
 #[test]
 fn close_wakes_a_producer_waiting_for_room_and_makes_it_ready() {
     let fifo = bounded(Capacity::Soft(1));
-    let (wakes, waker) = counting_waker();
+    let (wakes, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     fifo.add(obj("a=1")).unwrap();
     assert_eq!(fifo.poll_ready(&mut cx), Poll::Pending);
     fifo.close();
-    assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    assert_eq!(wakes.count(), 1);
     assert_eq!(fifo.poll_ready(&mut cx), Poll::Ready(()), "the next change fails with Closed instead");
 }
 
