@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use informer_tests::kube_api::{KubeApiServer, PodGenerator, ServerOptions};
 use informer_tests::proxy::{FaultProxy, Faults};
+use informer_tests::stats::median_min_max;
 
 const CHANGES: usize = 1_000;
 const RUNS: usize = 3;
@@ -107,11 +108,6 @@ fn change_pods(server: &KubeApiServer, generator: &PodGenerator, pods: usize, ro
     }
 }
 
-fn median_min_max<T: Ord + Copy>(mut values: Vec<T>) -> (T, T, T) {
-    values.sort();
-    (values[values.len() / 2], values[0], values[values.len() - 1])
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let _guard = rt.enter();
@@ -147,9 +143,9 @@ fn main() {
     }
     for warm in [false, true] {
         let side: Vec<&Restart> = results.iter().filter(|r| r.warm == warm).collect();
-        let (t, t_min, t_max) = median_min_max(side.iter().map(|r| r.elapsed).collect());
-        let (b, b_min, b_max) = median_min_max(side.iter().map(|r| r.bytes).collect());
-        let (m, _, _) = median_min_max(side.iter().map(|r| r.peak_rss_kib).collect());
+        let (t, t_min, t_max) = median_min_max(&side.iter().map(|r| r.elapsed).collect::<Vec<_>>());
+        let (b, b_min, b_max) = median_min_max(&side.iter().map(|r| r.bytes).collect::<Vec<_>>());
+        let (m, _, _) = median_min_max(&side.iter().map(|r| r.peak_rss_kib).collect::<Vec<_>>());
         println!(
             "{} restart, median of {RUNS}: {t:.3?} (min {t_min:.3?}, max {t_max:.3?}) until current; \
              {b} bytes read (min {b_min}, max {b_max}); peak RSS {} MiB",

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use informer_core::{CancellationToken, KeyFn, Reflector, ReflectorConfig, Store};
 use informer_memory::{MemoryConfig, MemoryObject, MemorySource};
 use informer_stores::{IndexFn, Indexer, Indexers};
+use informer_tests::stats::median_min_max;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 mod support;
@@ -95,29 +96,15 @@ fn parent() {
                 results[v].push(run_child(&exe, workload, variant));
             }
         }
-        let off = median(&results[0]);
+        let (off, _, _) = median_min_max(&results[0]);
         for (variant, times) in VARIANTS.iter().zip(&results) {
-            let (med, min, max) = (median(times), min(times), max(times));
+            let (med, min, max) = median_min_max(times);
             println!(
                 "| {workload} | {variant} | {med:.2} | {min:.2} | {max:.2} | {:+.2} % |",
                 (med / off - 1.0) * 100.0
             );
         }
     }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
-}
-
-fn min(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(values: &[f64]) -> f64 {
-    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// One variant of one workload: prints `RESULT <median ms of ROUNDS rounds>`.
@@ -147,7 +134,7 @@ fn child(workload: &str, variant: &str) {
     };
     // The first round warms up.
     times.remove(0);
-    println!("RESULT {}", median(&times));
+    println!("RESULT {}", median_min_max(&times).0);
 }
 
 /// One round of updates, in ms (callgrind counts the instructions of this function).

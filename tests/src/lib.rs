@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod process;
 pub mod proxy;
 pub mod reflect;
+pub mod stats;
 pub mod tls;
 
 pub use map_store::MapStore;

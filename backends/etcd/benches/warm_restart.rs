@@ -26,6 +26,7 @@ use informer_core::{
 use informer_etcd::etcd_client::{Client, Txn, TxnOp};
 use informer_etcd::{EtcdConfig, EtcdKeyValue, EtcdSink, EtcdSource, KeyRange, RawCodec, SinkConfig};
 use informer_tests::etcd::EtcdServer;
+use informer_tests::stats::median_min_max;
 
 const VALUE_SIZE: usize = 1024;
 const CHANGES: usize = 1_000;
@@ -148,15 +149,14 @@ fn main() {
         results.push((warm, elapsed, bytes));
     }
     for warm in [false, true] {
-        let mut times: Vec<Duration> = results.iter().filter(|r| r.0 == warm).map(|r| r.1).collect();
-        let mut bytes: Vec<u64> = results.iter().filter(|r| r.0 == warm).map(|r| r.2).collect();
-        times.sort();
-        bytes.sort();
+        let times: Vec<Duration> = results.iter().filter(|r| r.0 == warm).map(|r| r.1).collect();
+        let bytes: Vec<u64> = results.iter().filter(|r| r.0 == warm).map(|r| r.2).collect();
+        let (t, t_min, t_max) = median_min_max(&times);
+        let (b, b_min, b_max) = median_min_max(&bytes);
         println!(
-            "{} restart, median of {RUNS}: {:?} until current, {} bytes read from the source",
+            "{} restart, median of {RUNS}: {t:?} (min {t_min:?}, max {t_max:?}) until current, {b} bytes read from \
+             the source (min {b_min}, max {b_max})",
             if warm { "warm" } else { "cold" },
-            times[RUNS / 2],
-            bytes[RUNS / 2]
         );
     }
 }

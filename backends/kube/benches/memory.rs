@@ -31,6 +31,7 @@ use informer_core::KeyFn;
 use informer_kube::{RawObject, key_fn};
 use informer_stores::Cache;
 use informer_tests::kube_api::pods::strip_managed_fields;
+use informer_tests::stats::median_min_max;
 use k8s_openapi::api::core::v1::Pod;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use support::*;
@@ -83,11 +84,6 @@ struct Figures {
     heap_bytes: f64,
 }
 
-fn median_min_max(values: &mut [f64]) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    (values[values.len() / 2], values[0], values[values.len() - 1])
-}
-
 fn parent(filter: &str) {
     let runs: usize = std::env::var("INFORMER_BENCH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(3);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -123,9 +119,9 @@ fn parent(filter: &str) {
             println!("| {name} | (no Go to build the peer) | | | |");
             continue;
         }
-        let (secs, secs_min, secs_max) = median_min_max(&mut figures.iter().map(|f| f.secs).collect::<Vec<_>>());
-        let (hwm, _, _) = median_min_max(&mut figures.iter().map(|f| f.hwm_kib).collect::<Vec<_>>());
-        let (heap, _, _) = median_min_max(&mut figures.iter().map(|f| f.heap_bytes).collect::<Vec<_>>());
+        let (secs, secs_min, secs_max) = median_min_max(&figures.iter().map(|f| f.secs).collect::<Vec<_>>());
+        let (hwm, _, _) = median_min_max(&figures.iter().map(|f| f.hwm_kib).collect::<Vec<_>>());
+        let (heap, _, _) = median_min_max(&figures.iter().map(|f| f.heap_bytes).collect::<Vec<_>>());
         let json = if strip { without } else { with };
         let per_pod = heap / pods() as f64;
         println!(

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use informer_stores::Indexer;
 use informer_tests::kube_api::{KubeApiServer, PodGenerator};
 use informer_tests::proxy::{FaultProxy, Faults};
+use informer_tests::stats::median_min_max;
 use support::*;
 
 /// Pods in the server (and in each side's store).
@@ -126,8 +127,8 @@ fn parent() {
             println!("| {side} | (no Go to build the peer) |");
             continue;
         }
-        rates.sort_by(f64::total_cmp);
-        println!("| {side} | {:.0} ({:.0}–{:.0}) |", rates[rates.len() / 2], rates[0], rates[rates.len() - 1]);
+        let (median, min, max) = median_min_max(&rates);
+        println!("| {side} | {median:.0} ({min:.0}–{max:.0}) |");
     }
 }
 
