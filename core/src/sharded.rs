@@ -127,16 +127,18 @@ pub struct Sharded<L: ListerWatcher> {
 }
 
 impl<L: ListerWatcher> Sharded<L> {
-    /// Keeps the objects whose key, by `key_fn`, hashes ([`fnv1a64`](crate::shard::fnv1a64))
+    /// Keeps the objects whose key, by `key_fn`, hashes ([`key_hash`](crate::shard::key_hash))
     /// into `selector`. Use the store's own key function.
     pub fn by_key(inner: L, selector: ShardSelector, key_fn: KeyFn<L::Object>) -> Self {
         Self::by_hash(inner, selector, move |object| {
-            key_fn.key(object).map(|key| crate::shard::fnv1a64(key.as_bytes()))
+            key_fn.key(object).map(|key| crate::shard::key_hash(key.as_bytes()))
         })
     }
 
     /// Keeps the objects whose `hash` falls into `selector`. The hash input must never change
     /// for an object's life, and must be computable from what a `Deleted` event carries.
+    /// [`fnv1a64`](crate::shard::fnv1a64) of a Kubernetes object's `metadata.uid` keeps what
+    /// the API server's `shardSelector` on `object.metadata.uid` keeps.
     ///
     /// ```
     /// use informer_core::shard::{ShardSelector, fnv1a64};
