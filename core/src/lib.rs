@@ -17,12 +17,16 @@
 //! * the store side: the [`Store`] trait and its contract;
 //! * the [`Reflector`] with its [`ReflectorConfig`], [`Backoff`], and a [`ReflectorHandle`]
 //!   for readiness, the last synced version and counters ([`MetricsSnapshot`]);
-//! * the names of the metrics a reflector records through the `metrics` facade: [`telemetry`].
+//! * the names of the metrics a reflector records through the `metrics` facade: [`telemetry`];
+//! * shards: the hash ranges a mirror keeps ([`shard`]: [`ShardRange`], [`ShardSelector`]) and
+//!   [`Sharded`], which keeps one shard of any source on the client side.
 
 pub mod key;
 pub mod order;
 pub mod reason;
 pub mod reflector;
+pub mod shard;
+mod sharded;
 pub mod source;
 pub mod store;
 pub mod telemetry;
@@ -34,6 +38,8 @@ pub use reflector::{
     Backoff, BackoffConfig, InitialList, MetricsSnapshot, Reflector, ReflectorConfig, ReflectorError, ReflectorHandle,
     SyncFailure, SyncState, VersionWaitError,
 };
+pub use shard::{ShardError, ShardRange, ShardSelector};
+pub use sharded::{ShardCounts, Sharded};
 pub use source::{
     Bookmark, ErrorKind, ListOptions, ListPage, ListerWatcher, SourceError, WatchEvent, WatchOptions, WatchStream,
 };
