@@ -421,6 +421,17 @@ impl ControlPlane {
         Ok(value)
     }
 
+    /// The running apiserver's resident memory (`VmRSS`) in KiB, for benchmarks; `None` when it
+    /// is not running.
+    pub fn apiserver_rss_kib(&self) -> Option<u64> {
+        let pid = self.apiserver.lock().as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// The temporary directory holding the PKI, certificates, kubeconfigs and logs.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -491,6 +502,14 @@ pub fn store_versions<K: kube::Resource + Send + Sync + 'static>(
         .into_iter()
         .map(|(key, object)| (key.to_string(), object.meta().resource_version.clone().unwrap_or_default()))
         .collect()
+}
+
+/// A `kube::Client` from a kubeconfig file (e.g. one [`ControlPlane::kubeconfig`] wrote), for a
+/// process that did not start the control plane, such as a benchmark's child.
+pub async fn client_from_kubeconfig(path: &Path) -> io::Result<kube::Client> {
+    let yaml = std::fs::read_to_string(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("reading kubeconfig {}: {e}", path.display())))?;
+    client_from_yaml(&yaml).await
 }
 
 async fn client_from_yaml(yaml: &str) -> io::Result<kube::Client> {
