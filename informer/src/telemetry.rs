@@ -42,6 +42,10 @@
 //! | `workqueue_unfinished_work_seconds` | gauge | `name` | work in progress not yet done, summed over keys (every 500 ms) |
 //! | `workqueue_longest_running_processor_seconds` | gauge | `name` | how long the longest-running key has been processed |
 //!
+//! Shard ownership (`informer-shards`) records four more, labelled by `group` and `member`
+//! instead of `name`: `informer_shards_owned`, `informer_shard_acquired_total`,
+//! `informer_shard_released_total` and `informer_shard_lease_lost_total` (see that crate).
+//!
 //! The constants below hold the same names, for code that reads or filters them.
 
 pub use informer_core::telemetry::*;
