@@ -14,6 +14,7 @@ Examples:
   informer mirror 'memory://demo?objects=10000&rate=500' --events
   informer mirror etcd://127.0.0.1:2379/app/ --snapshot app.json --metrics 127.0.0.1:9100
   informer mirror etcd://127.0.0.1:2379/app/ --snapshot app.json --resume
+  informer mirror etcd://127.0.0.1:2379/app/ kube://v1/pods --events --snapshot both.json
   informer mirror etcd://10.0.0.1:2379/app/ --to etcd://10.0.0.2:2379/backup/app/ --to-user mirror
   informer mirror kube://v1/pods --index node=/spec/nodeName --query node=node-1 --once
   informer mirror 'kube://apps/v1/deployments?namespace=default' --transform strip-managed-fields
@@ -27,6 +28,13 @@ lacks are deleted, and the last source revision applied is recorded in the state
 transaction). A restarted mirror watches from the recorded revision without reading the source
 prefix again; it lists and prunes only if the source compacted that revision, or if the last
 sync was cut short. The destination prefix must hold nothing but mirrored keys.
+
+Several SOURCEs (informer mirror SRC1 SRC2 ...): each is mirrored by its own reflector in one
+process, sharing --metrics, the progress display and --snapshot (a format 2 snapshot with one
+entry per SOURCE, each with its own version; --resume resumes each SOURCE from its entry). Event
+and query lines carry a `source` field. Options of one kind of SOURCE (--items, --key,
+--index-header, --ca-file, --transform) apply to every SOURCE of that kind; --to takes one
+etcd SOURCE. A SOURCE given twice is refused.
 
 Warm restarts (--resume --snapshot FILE): the mirror starts from the snapshot's items and watches
 from its version instead of listing; it lists only if the source says that version expired.
@@ -80,8 +88,10 @@ pub struct MirrorArgs {
     /// its leading /),
     /// kube://[GROUP/]VERSION/RESOURCE[?namespace=NS&labelSelector=SEL&fieldSelector=SEL],
     /// etcd2+http://HOST:PORT/v2/keys/DIR, consul+http://HOST:PORT/v1/kv/PREFIX, or http(s)://URL.
-    #[arg(value_name = "SOURCE", value_parser = SourceArg::parse)]
-    pub source: SourceArg,
+    /// Several SOURCEs are mirrored side by side, each by its own reflector: event and query
+    /// lines then carry a "source" field, and the snapshot an entry per SOURCE.
+    #[arg(value_name = "SOURCE", required = true, num_args = 1.., value_parser = SourceArg::parse)]
+    pub sources: Vec<SourceArg>,
 
     /// Finish the initial sync, write the snapshot (to --snapshot FILE, or stdout) and exit.
     #[arg(long)]
@@ -380,6 +390,17 @@ mod tests {
         let Command::Mirror(args) = cli.command;
         assert_eq!(args.snapshot_interval, Duration::from_millis(200));
         assert!(!args.once && !args.events && args.indexes.is_empty());
+    }
+
+    #[test]
+    fn several_sources_are_collected_in_order_and_one_is_required() {
+        let cli =
+            Cli::try_parse_from(["informer", "mirror", "memory://demo?seed=1", "etcd://127.0.0.1:2379/a/"]).unwrap();
+        let Command::Mirror(args) = cli.command;
+        let texts: Vec<&str> = args.sources.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["memory://demo?seed=1", "etcd://127.0.0.1:2379/a/"]);
+        let err = Cli::try_parse_from(["informer", "mirror", "--once"]).unwrap_err();
+        assert!(err.to_string().contains("<SOURCE>"), "{err}");
     }
 
     #[test]

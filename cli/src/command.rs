@@ -66,7 +66,7 @@ pub fn mirror_options(args: &MirrorArgs) -> MirrorOptions {
         reflector = reflector.with_page_size(args.page_size);
     }
     MirrorOptions {
-        source: args.source.text.clone(),
+        source: args.sources.first().map(|s| s.text.clone()).unwrap_or_default(),
         once: args.once,
         snapshot: args.snapshot.clone(),
         snapshot_interval: args.snapshot_interval,

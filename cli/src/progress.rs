@@ -24,7 +24,12 @@ impl SyncProgress {
 
     /// Starts the spinner for `source` if stderr is a terminal; it reads `counts` 10 times a second.
     pub fn start(source: &str, counts: Arc<ListProgress>) -> Self {
-        if !Self::enabled() {
+        Self::start_many(vec![(source.to_string(), counts)])
+    }
+
+    /// [`start`](Self::start) for several SOURCEs, each with its counts, on one line.
+    pub fn start_many(sources: Vec<(String, Arc<ListProgress>)>) -> Self {
+        if !Self::enabled() || sources.is_empty() {
             return Self { bar: None, task: None };
         }
         let bar = ProgressBar::new_spinner();
@@ -32,16 +37,18 @@ impl SyncProgress {
             bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(100));
-        let source = source.to_string();
-        bar.set_message(format!("listing {source}"));
+        let names: Vec<&str> = sources.iter().map(|(source, _)| source.as_str()).collect();
+        bar.set_message(format!("listing {}", names.join(", ")));
         let ticker = bar.clone();
         let task = tokio::spawn(async move {
             loop {
-                ticker.set_message(format!(
-                    "listing {source}: {} objects in {} pages",
-                    counts.objects(),
-                    counts.pages()
-                ));
+                let each: Vec<String> = sources
+                    .iter()
+                    .map(|(source, counts)| {
+                        format!("{source}: {} objects in {} pages", counts.objects(), counts.pages())
+                    })
+                    .collect();
+                ticker.set_message(format!("listing {}", each.join("; ")));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });

@@ -1,5 +1,10 @@
 //! The `--snapshot` file: the whole mirror as one JSON object, written atomically.
 //!
+//! # Format
+//!
+//! **Version 1**, one SOURCE (what `informer mirror SOURCE` writes, unchanged since the first
+//! release, and what every version reads):
+//!
 //! ```json
 //! {"source":"etcd://127.0.0.1:2379/app/","version":"42","items":{
 //! "/app/a":{...},
@@ -7,18 +12,37 @@
 //! }}
 //! ```
 //!
+//! **Version 2**, several SOURCEs (`informer mirror SRC1 SRC2 ...`): a `format` number, then
+//! one entry per SOURCE, in command-line order, each a version 1 object (its SOURCE, its
+//! version, its items):
+//!
+//! ```json
+//! {"format":2,"sources":[
+//! {"source":"etcd://127.0.0.1:2379/app/","version":"42","items":{
+//! "/app/a":{...}
+//! }},
+//! {"source":"etcd://127.0.0.1:2379/config/","version":"42","items":{
+//! }}
+//! ]}
+//! ```
+//!
+//! A snapshot without `format` is version 1. A run with one SOURCE keeps writing version 1, so
+//! its files stay byte for byte what they were (and older binaries resume from them);
+//! [`read_sources`] reads both versions, [`read`] one-SOURCE snapshots of either.
+//!
 //! Keys are sorted, one item a line (compact JSON), which lets [`read`] find items with a line
 //! search; any other layout of the same JSON reads too, more slowly. `version` is the newest version the mirror had applied when the snapshot
 //! was taken (read *before* the items, so the items are never older than the version: a
-//! reader that resumes from `version` may see a change twice but never misses one).
+//! reader that resumes from `version` may see a change twice but never misses one). In version
+//! 2 each SOURCE has its own version: each resumes from its own.
 //!
 //! Writes go to a temporary file in the same directory, are flushed to disk, and then renamed
 //! over the target, so a reader sees either the old or the new snapshot, never a partial one.
 //! The file is created with mode 0600 (owner only): a mirror of secrets or credentials must not
 //! become readable by everyone through the usual umask, which is how etcd writes its snapshots.
 //!
-//! `--resume` reads a snapshot back with [`read`], item by item: the mirror starts from its
-//! items and watches from its version.
+//! `--resume` reads a snapshot back with [`read_sources`], item by item: each SOURCE's mirror
+//! starts from its entry's items and watches from its entry's version.
 
 mod read;
 
@@ -29,7 +53,11 @@ use std::sync::Arc;
 use informer_core::{ObjectKey, Version};
 use serde_json::Value;
 
-pub use read::{Read, read};
+pub use read::{Read, read, read_sources};
+
+/// The `format` of snapshots with several SOURCEs (see [Format](self#format)); a snapshot
+/// without `format` is version 1.
+pub const FORMAT_SOURCES: u64 = 2;
 
 /// Why a snapshot could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +128,84 @@ pub fn write_to<T, W: Write + ?Sized>(
     items: &[(ObjectKey, Arc<T>)],
     write_item: impl Fn(&mut W, &T) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    write_entry(out, layout, false, source, version, items, write_item)?;
+    out.write_all(b"\n")
+}
+
+/// Writes one SOURCE's entry of a version 2 snapshot (no newline after it): the object
+/// [`write_to`] writes, with a line break after `"items":{` even when there is no item, so a
+/// reader always finds the entry's end on a line of its own.
+///
+/// ```
+/// use std::io::Write;
+/// use std::sync::Arc;
+/// use informer_core::ObjectKey;
+/// let mut out = Vec::new();
+/// let layout = informer_cli::snapshot::Layout::Lines;
+/// let none: &[(ObjectKey, Arc<Vec<u8>>)] = &[];
+/// informer_cli::snapshot::write_entry_v2(&mut out, layout, "memory://demo", None, none, |w, raw| w.write_all(raw))
+///     .unwrap();
+/// assert_eq!(out, b"{\"source\":\"memory://demo\",\"version\":null,\"items\":{\n}}");
+/// ```
+pub fn write_entry_v2<T, W: Write + ?Sized>(
+    out: &mut W,
+    layout: Layout,
+    source: &str,
+    version: Option<&Version>,
+    items: &[(ObjectKey, Arc<T>)],
+    write_item: impl Fn(&mut W, &T) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    write_entry(out, layout, true, source, version, items, write_item)
+}
+
+/// Writes a version 2 snapshot: the header, then each entry written by one of `entries` (with
+/// [`write_entry_v2`]), then the end.
+///
+/// ```
+/// use std::io::Write;
+/// use informer_cli::snapshot::{Layout, write_entry_v2, write_v2};
+/// let entry = |source: &'static str| move |out: &mut dyn Write, layout: Layout| {
+///     let items = [(informer_core::ObjectKey::from("k"), std::sync::Arc::new(1))];
+///     write_entry_v2(out, layout, source, None, &items, |w, n: &i32| write!(w, "{n}"))
+/// };
+/// let mut out = Vec::new();
+/// write_v2(&mut out, Layout::Compact, [entry("a"), entry("b")]).unwrap();
+/// assert_eq!(String::from_utf8(out).unwrap(), concat!(
+///     r#"{"format":2,"sources":[{"source":"a","version":null,"items":{"k":1}},"#,
+///     r#"{"source":"b","version":null,"items":{"k":1}}]}"#, "\n"));
+/// ```
+pub fn write_v2<F>(out: &mut dyn Write, layout: Layout, entries: impl IntoIterator<Item = F>) -> std::io::Result<()>
+where
+    F: FnOnce(&mut dyn Write, Layout) -> std::io::Result<()>,
+{
+    let lines = layout == Layout::Lines;
+    write!(out, "{{\"format\":{FORMAT_SOURCES},\"sources\":[")?;
+    let mut any = false;
+    for (i, entry) in entries.into_iter().enumerate() {
+        out.write_all(match (i > 0, lines) {
+            (true, true) => b",\n",
+            (false, true) => b"\n",
+            (true, false) => b",",
+            (false, false) => b"",
+        })?;
+        entry(out, layout)?;
+        any = true;
+    }
+    out.write_all(if lines && any { b"\n]}\n" } else { b"]}\n" })
+}
+
+/// One entry (`{"source":…,"version":…,"items":{…}}`), without a newline after it.
+/// `always_break` puts the line break after `"items":{` in [`Layout::Lines`] even when there is
+/// no item (version 2); version 1 writes an empty mirror as `"items":{}}`.
+fn write_entry<T, W: Write + ?Sized>(
+    out: &mut W,
+    layout: Layout,
+    always_break: bool,
+    source: &str,
+    version: Option<&Version>,
+    items: &[(ObjectKey, Arc<T>)],
+    write_item: impl Fn(&mut W, &T) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     out.write_all(b"{\"source\":")?;
     serde_json::to_writer(&mut *out, source)?;
     out.write_all(b",\"version\":")?;
@@ -108,18 +214,19 @@ pub fn write_to<T, W: Write + ?Sized>(
     // One item a line (the item's JSON is compact: it has no newline), so a reader finds each
     // item with a line search instead of a byte-at-a-time parse of the whole file.
     let lines = layout == Layout::Lines;
+    let breaks = lines && (always_break || !items.is_empty());
+    if breaks {
+        out.write_all(b"\n")?;
+    }
     for (i, (key, object)) in items.iter().enumerate() {
-        out.write_all(match (i > 0, lines) {
-            (true, true) => b",\n",
-            (false, true) => b"\n",
-            (true, false) => b",",
-            (false, false) => b"",
-        })?;
+        if i > 0 {
+            out.write_all(if lines { b",\n" } else { b"," })?;
+        }
         serde_json::to_writer(&mut *out, key.as_str())?;
         out.write_all(b":")?;
         write_item(out, object)?;
     }
-    out.write_all(if lines && !items.is_empty() { b"\n}}\n" } else { b"}}\n" })
+    out.write_all(if lines && !items.is_empty() { b"\n}}" } else { b"}}" })
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to

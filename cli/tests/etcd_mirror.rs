@@ -274,3 +274,112 @@ async fn mirrors_into_a_destination_over_tls_with_a_private_ca_and_a_user() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&tls_port.to_string()), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_sources_resume_each_from_its_own_snapshot_entry() {
+    let etcd = EtcdServer::start().unwrap();
+    let client = connect(&etcd.endpoint()).await;
+    put_keys(&client, "/a/k", 20, "a").await;
+    put_keys(&client, "/b/k", 30, "b").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("both.json");
+    let (a, b) = (format!("etcd://{}/a/", etcd.endpoint()), format!("etcd://{}/b/", etcd.endpoint()));
+    let args = ["mirror", a.as_str(), b.as_str(), "--snapshot", path.to_str().unwrap(), "--resume"];
+    let entry = |snapshot: &serde_json::Value, i: usize| snapshot["sources"][i].clone();
+    let len = |entry: &serde_json::Value| entry["items"].as_object().map_or(0, |items| items.len());
+
+    // No snapshot yet: both start cold.
+    let child = spawn(&args);
+    let first = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || wait_for_snapshot(&path, Duration::from_secs(15))
+    })
+    .await
+    .unwrap();
+    assert_eq!(first["format"], 2);
+    assert_eq!((entry(&first, 0)["source"].as_str(), len(&entry(&first, 0))), (Some(a.as_str()), 20));
+    assert_eq!((entry(&first, 1)["source"].as_str(), len(&entry(&first, 1))), (Some(b.as_str()), 30));
+    let (code, stderr) = stop(child).await;
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // Changes under /b/ only; each SOURCE resumes from its own entry's version.
+    put_keys(&client, "/b/k", 5, "changed").await;
+    let child = spawn(&args);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let snapshot = read_snapshot_v2(&path);
+        if entry(&snapshot, 1)["items"]["/b/k0000"]["value"] == "changed 0" {
+            assert_eq!(len(&entry(&snapshot, 0)), 20);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the warm mirror of /b/ did not catch up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, stderr) = stop(child).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stderr.matches("resuming from the snapshot").count(), 2, "{stderr}");
+    assert!(!stderr.contains("listed"), "a warm restart lists nothing: {stderr}");
+
+    // A snapshot of other SOURCEs is refused, naming the mismatch.
+    let c = format!("etcd://{}/c/", etcd.endpoint());
+    let out = common::run(&["mirror", &a, &c, "--snapshot", path.to_str().unwrap(), "--resume"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("mirrors {b:?}, which is not one of the SOURCEs")), "{stderr}");
+    let out = common::run(&["mirror", &a, "--snapshot", path.to_str().unwrap(), "--resume"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("mirrors {b:?}, not {a:?}")), "{stderr}");
+
+    // An old one-SOURCE snapshot still reads: it resumes its SOURCE alone, and a run of more
+    // SOURCEs says which one it lacks.
+    let single = dir.path().join("a.json");
+    let out = common::run(&["mirror", &a, "--once", "--snapshot", single.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(read_snapshot(&single)["source"], a.as_str(), "one SOURCE writes format 1");
+    let out = common::run(&["mirror", &a, &b, "--snapshot", single.to_str().unwrap(), "--resume"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("has no entry for {b:?}")), "{stderr}");
+    let child = spawn(&["mirror", &a, "--snapshot", single.to_str().unwrap(), "--resume"]);
+    let (code, stderr) = stop_when(child, "resuming from the snapshot").await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// Reads a format 2 snapshot file (retrying while it is being replaced is not needed: the
+/// writer renames complete files over it).
+fn read_snapshot_v2(path: &std::path::Path) -> serde_json::Value {
+    let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(value["format"], 2, "{value}");
+    value
+}
+
+/// Waits until the child's stderr shows `needle`, then stops it with SIGTERM; returns its exit
+/// code and whole stderr (read to the end: a closed pipe would fail the child's logging).
+async fn stop_when(mut child: Child, needle: &'static str) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().unwrap();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(needle) {
+                let _ = seen_tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    tokio::task::spawn_blocking(move || {
+        let seen = seen_rx.recv_timeout(Duration::from_secs(15));
+        sigterm(&child);
+        let status = wait_timeout(&mut child, Duration::from_secs(15));
+        let text = reader.join().unwrap_or_default();
+        assert!(seen.is_ok(), "no {needle:?} in {text}");
+        (status.code(), text)
+    })
+    .await
+    .unwrap()
+}

@@ -9,6 +9,8 @@
 //! * [`Undelta`]: pushes the complete state on every change;
 //! * store stacks: [`Tee`], [`Transform`], [`Filter`], composed by type;
 //! * [`Informer`]: reflector → delta FIFO → indexer → event handlers;
+//! * [`Informers`]: a registry of shared informers, one per source and selector, started,
+//!   waited for and stopped together;
 //! * [`WorkQueue`]: a rate-limited, de-duplicating work queue for controllers and schedulers;
 //! * the names of the metrics stores and queues record once named: [`telemetry`].
 
@@ -18,6 +20,7 @@ pub mod fifo;
 pub mod indexer;
 pub mod informer;
 pub mod real_fifo;
+pub mod registry;
 pub mod stack;
 pub mod telemetry;
 pub mod undelta;
@@ -29,6 +32,7 @@ pub use fifo::*;
 pub use indexer::*;
 pub use informer::*;
 pub use real_fifo::*;
+pub use registry::*;
 pub use stack::*;
 pub use undelta::*;
 pub use workqueue::*;

@@ -1,4 +1,4 @@
-//! [`run_mirror`]: the one code path every backend shares.
+//! [`run_mirrors`]: the one code path every backend shares.
 //!
 //! ```text
 //!  source ─► CountingSource ─► Reflector ─► MirrorStore ─┬─► sorted mirror ─► snapshot writer
@@ -7,11 +7,15 @@
 //! ```
 //!
 //! A backend only supplies a [`ListerWatcher`](informer_core::ListerWatcher) and an [`ObjectAdapter`] (how to key an
-//! object, render it as JSON, and read its version); everything else is here.
+//! object, render it as JSON, and read its version), as a [`MirrorSource`]; everything else is
+//! here. Several SOURCEs run side by side, each through its own copy of the pipeline above,
+//! sharing the process, the signal handler, the metrics endpoint, the progress display and the
+//! snapshot file.
 
 mod counting;
 pub mod index;
 mod run;
+mod source;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -24,7 +28,8 @@ use serde_json::Value;
 
 pub use counting::{CountingSource, ListProgress};
 pub use index::{JsonIndex, pointer_values};
-pub use run::{Shutdown, run_mirror};
+pub use run::{Shutdown, run_mirror, run_mirrors};
+pub use source::MirrorSource;
 pub use store::MirrorStore;
 
 use crate::args::{IndexSpec, QuerySpec};
@@ -142,7 +147,8 @@ impl<T> std::fmt::Debug for ObjectAdapter<T> {
 /// Everything `run_mirror` needs besides the source; built from the command line.
 #[derive(Debug, Clone)]
 pub struct MirrorOptions {
-    /// The SOURCE as given, written into snapshots.
+    /// The SOURCE as given, written into snapshots, for [`run_mirror`] (one SOURCE); a
+    /// [`MirrorSource`] of [`run_mirrors`] carries its own.
     pub source: String,
     /// Exit after the initial sync, writing the snapshot.
     pub once: bool,

@@ -22,6 +22,8 @@ pub struct MirrorStore<T> {
     objects: RwLock<BTreeMap<ObjectKey, Arc<T>>>,
     forward: Option<Box<dyn Store<Object = T>>>,
     events: Option<Output>,
+    /// The SOURCE named in each event line, when a run mirrors several.
+    source_label: Option<String>,
     changes: AtomicU64,
     changed: Notify,
     replaces: AtomicU64,
@@ -45,12 +47,21 @@ impl<T: Send + Sync + 'static> MirrorStore<T> {
             objects: RwLock::new(BTreeMap::new()),
             forward,
             events,
+            source_label: None,
             changes: AtomicU64::new(0),
             changed: Notify::new(),
             replaces: AtomicU64::new(0),
             event_versions: OnceLock::new(),
             objects_gauge: OnceLock::new(),
         }
+    }
+
+    /// Names `source` in every event line, as a `source` field (builder style): a run that
+    /// mirrors several SOURCEs tells their lines apart by it.
+    #[must_use]
+    pub fn with_source_label(mut self, source: impl Into<String>) -> Self {
+        self.source_label = Some(source.into());
+        self
     }
 
     /// Records the number of objects mirrored as `informer_store_objects{name}` from now on.
@@ -120,7 +131,11 @@ impl<T: Send + Sync + 'static> MirrorStore<T> {
 
     fn event(&self, kind: &str, key: Option<&str>, version: Option<Version>) {
         let Some(out) = &self.events else { return };
-        out.line(json!({"type": kind, "key": key, "version": version.as_deref().unwrap_or("")}).to_string());
+        let mut line = json!({"type": kind, "key": key, "version": version.as_deref().unwrap_or("")});
+        if let Some(source) = &self.source_label {
+            line["source"] = json!(source);
+        }
+        out.line(line.to_string());
     }
 
     fn set(&self, kind: &str, object: Arc<T>) -> Result<(), StoreError> {
@@ -339,6 +354,20 @@ mod tests {
             .map(|l| (l["key"].as_str().unwrap().to_string(), l["version"].as_str().unwrap().to_string()))
             .collect();
         assert_eq!(got, [("a".to_string(), "7".to_string()), ("b".to_string(), "7".to_string())]);
+    }
+
+    #[test]
+    fn a_source_label_names_the_source_in_every_line() {
+        let buf = Buf::default();
+        let writer = OutputWriter::new(buf.clone());
+        let store = MirrorStore::new(adapter(), None, Some(writer.output())).with_source_label("memory://a");
+        store.replace(vec![Arc::new(("a".into(), 1))], Version::from("1")).unwrap();
+        store.delete(Arc::new(("a".into(), 1))).unwrap();
+        drop(store);
+        writer.finish().unwrap();
+        let got = lines(&buf);
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|l| l["source"] == "memory://a"), "{got:?}");
     }
 
     #[test]

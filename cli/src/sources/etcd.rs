@@ -5,8 +5,7 @@ use informer_core::{KeyFn, Version};
 use informer_etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, RawCodec};
 use serde_json::{Map, Value, json};
 
-use crate::mirror::{MirrorError, MirrorOptions, ObjectAdapter, run_mirror};
-use crate::output::Output;
+use crate::mirror::{MirrorError, MirrorSource, ObjectAdapter};
 use crate::source_spec::EtcdSpec;
 
 /// The snapshot form of an etcd key-value: `{"value": "<UTF-8 text>", "create_revision": N,
@@ -76,12 +75,10 @@ pub fn adapter() -> ObjectAdapter<EtcdKeyValue<Vec<u8>>> {
         .with_from_json(|key, json| key_value_from_json(key, serde_json::from_str(json).map_err(|e| e.to_string())?))
 }
 
-/// Connects to the endpoints and mirrors the prefix.
-pub async fn run(spec: &EtcdSpec, options: &MirrorOptions, output: &Output) -> Result<(), MirrorError> {
+/// Connects to the endpoints of the SOURCE `text`.
+pub async fn mirror_source(text: &str, spec: &EtcdSpec) -> Result<MirrorSource, MirrorError> {
     let endpoints: Vec<String> = spec.endpoints.iter().map(|e| e.to_string()).collect();
     let config = EtcdConfig::new(endpoints, KeyRange::prefix(spec.prefix.as_bytes().to_vec()));
-    let source = EtcdSource::connect(config, RawCodec)
-        .await
-        .map_err(|e| MirrorError::Usage(format!("{}: {e}", options.source)))?;
-    run_mirror(source, adapter(), options, output).await
+    let source = EtcdSource::connect(config, RawCodec).await.map_err(|e| MirrorError::Usage(format!("{text}: {e}")))?;
+    Ok(MirrorSource::new(text, source, adapter()))
 }

@@ -15,9 +15,8 @@ use informer_http::{
     HttpConfig, HttpItem, HttpSource, IndexFrom, ItemsFormat, WaitFormat, WaitParam, WatchMode, presets,
 };
 
-use crate::args::MirrorArgs;
-use crate::mirror::{MirrorError, MirrorOptions, ObjectAdapter, run_mirror};
-use crate::output::Output;
+use crate::args::{MirrorArgs, SourceArg};
+use crate::mirror::{MirrorError, MirrorSource, ObjectAdapter};
 use crate::source_spec::{HttpSpec, SourceSpec};
 
 /// How the command renders HTTP items: the item's JSON value, keyed and versioned as the
@@ -31,9 +30,9 @@ pub fn adapter() -> ObjectAdapter<HttpItem> {
         })
 }
 
-/// The backend configuration of an HTTP-kind SOURCE and its options.
-pub fn config(spec: &SourceSpec, args: &MirrorArgs) -> Result<HttpConfig, MirrorError> {
-    let source = &args.source.text;
+/// The backend configuration of an HTTP-kind SOURCE (`text`, parsed as `spec`) and its options.
+pub fn config(text: &str, spec: &SourceSpec, args: &MirrorArgs) -> Result<HttpConfig, MirrorError> {
+    let source = text;
     let usage = |e: informer_http::ConfigError| MirrorError::Usage(format!("{source}: {e}"));
     match spec {
         SourceSpec::Etcd2(s) => presets::etcd_v2_keys(&s.endpoint.http_url(), &s.dir).map_err(usage),
@@ -70,11 +69,11 @@ fn plain(spec: &HttpSpec, args: &MirrorArgs) -> Result<HttpConfig, PlainError> {
     HttpConfig::new(&spec.url, items, index, watch).map_err(PlainError::Config)
 }
 
-/// Builds the HTTP source and mirrors it.
-pub async fn run(args: &MirrorArgs, options: &MirrorOptions, output: &Output) -> Result<(), MirrorError> {
-    let config = config(&args.source.spec, args)?;
-    let usage = |e: &dyn std::fmt::Display| MirrorError::Usage(format!("{}: {e}", args.source.text));
-    let source = match &args.ca_file {
+/// Builds the HTTP source of `source`.
+pub fn mirror_source(source: &SourceArg, args: &MirrorArgs) -> Result<MirrorSource, MirrorError> {
+    let config = config(&source.text, &source.spec, args)?;
+    let usage = |e: &dyn std::fmt::Display| MirrorError::Usage(format!("{}: {e}", source.text));
+    let http = match &args.ca_file {
         Some(path) => {
             let ca_file = |e: &dyn std::fmt::Display| usage(&format!("--ca-file {}: {e}", path.display()));
             let pem = std::fs::read(path).map_err(|e| ca_file(&e))?;
@@ -82,5 +81,5 @@ pub async fn run(args: &MirrorArgs, options: &MirrorOptions, output: &Output) ->
         }
         None => HttpSource::new(config).map_err(|e| usage(&e))?,
     };
-    run_mirror(source, adapter(), options, output).await
+    Ok(MirrorSource::new(source.text.clone(), http, adapter()))
 }

@@ -6,8 +6,7 @@ use informer_kube::kube::api::ApiResource;
 use informer_kube::{KubeSource, RawObject, RawOptions};
 use serde_json::Value;
 
-use crate::mirror::{MirrorError, MirrorOptions, ObjectAdapter, run_mirror};
-use crate::output::Output;
+use crate::mirror::{MirrorError, MirrorSource, ObjectAdapter};
 use crate::source_spec::KubeSpec;
 
 /// How the command renders Kubernetes objects: the JSON as served (after transforms), keyed
@@ -32,16 +31,15 @@ pub fn api_resource(spec: &KubeSpec) -> ApiResource {
     }
 }
 
-/// Builds a client from the environment and mirrors the collection.
-pub async fn run(
+/// Builds a client from the environment for the SOURCE `text`.
+pub async fn mirror_source(
+    text: &str,
     spec: &KubeSpec,
     strip_managed_fields: bool,
-    options: &MirrorOptions,
-    output: &Output,
-) -> Result<(), MirrorError> {
+) -> Result<MirrorSource, MirrorError> {
     let client = informer_kube::default_client()
         .await
-        .map_err(|e| MirrorError::Usage(format!("{}: {e} (set KUBECONFIG or run in a cluster)", options.source)))?;
+        .map_err(|e| MirrorError::Usage(format!("{text}: {e} (set KUBECONFIG or run in a cluster)")))?;
     let raw_options = RawOptions::default().strip_managed_fields(strip_managed_fields);
     let mut source = KubeSource::raw(client, &api_resource(spec), spec.namespace.as_deref(), raw_options);
     if let Some(selector) = &spec.label_selector {
@@ -50,5 +48,5 @@ pub async fn run(
     if let Some(selector) = &spec.field_selector {
         source = source.with_field_selector(selector.clone());
     }
-    run_mirror(source, adapter(), options, output).await
+    Ok(MirrorSource::new(text, source, adapter()))
 }

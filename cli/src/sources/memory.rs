@@ -4,8 +4,7 @@ use informer_core::{CancellationToken, KeyFn, Version};
 use informer_memory::demo::{self, DemoPod};
 use informer_memory::{MemoryConfig, MemoryObject, MemorySource};
 
-use crate::mirror::{MirrorError, MirrorOptions, ObjectAdapter, run_mirror};
-use crate::output::Output;
+use crate::mirror::{MirrorSource, ObjectAdapter};
 use crate::source_spec::MemorySpec;
 
 /// How the command renders a demo pod: its JSON, keyed `namespace/name`, versioned by the
@@ -17,18 +16,15 @@ pub fn adapter() -> ObjectAdapter<MemoryObject<DemoPod>> {
     .with_version(|o: &MemoryObject<DemoPod>| Some(Version::new(o.mod_revision().to_string())))
 }
 
-/// Populates a demo source, starts its churn loop (unless `rate` is 0) and mirrors it.
-pub async fn run(spec: &MemorySpec, options: &MirrorOptions, output: &Output) -> Result<(), MirrorError> {
+/// A populated demo source whose churn loop (unless `rate` is 0) runs until the returned
+/// source is dropped.
+pub fn mirror_source(text: &str, spec: &MemorySpec) -> MirrorSource {
     let history = (spec.rate as usize * 30).max(10_000);
     let source = MemorySource::with_config(MemoryConfig::default().with_name("memory://demo").with_history(history));
     demo::populate(&source, spec.objects, spec.seed);
     let stop_churn = CancellationToken::new();
-    let churn = (spec.rate > 0)
-        .then(|| tokio::spawn(demo::churn(source.clone(), spec.rate, spec.seed.wrapping_add(1), stop_churn.clone())));
-    let result = run_mirror(source, adapter(), options, output).await;
-    stop_churn.cancel();
-    if let Some(churn) = churn {
-        let _ = churn.await;
+    if spec.rate > 0 {
+        tokio::spawn(demo::churn(source.clone(), spec.rate, spec.seed.wrapping_add(1), stop_churn.clone()));
     }
-    result
+    MirrorSource::new(text, source, adapter()).with_guard(stop_churn.drop_guard())
 }

@@ -341,6 +341,22 @@ where
     T: Send + Sync + 'static,
     S: Store<Object = T> + 'static,
 {
+    /// True if both handles are of the same informer (the same reflector, store and
+    /// subscribers), as an [`Informers`](crate::Informers) registry hands out.
+    ///
+    /// ```
+    /// use informer_core::KeyFn;
+    /// use informer_memory::MemorySource;
+    /// use informer_stores::{Informer, InformerConfig};
+    /// let make = || Informer::with_cache(MemorySource::<u32>::new(), KeyFn::keyed(), InformerConfig::default());
+    /// let (a, b) = (make(), make());
+    /// assert!(a.handle().ptr_eq(&a.handle()));
+    /// assert!(!a.handle().ptr_eq(&b.handle()));
+    /// ```
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// The local store, for reads (`get_by_key`, `list`, or an indexer's `by_index`).
     pub fn store(&self) -> &Arc<S> {
         &self.shared.store
