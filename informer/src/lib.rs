@@ -82,3 +82,7 @@ pub use informer_etcd as etcd;
 #[cfg(feature = "http")]
 #[doc(inline)]
 pub use informer_http as http;
+
+#[cfg(feature = "shards")]
+#[doc(inline)]
+pub use informer_shards as shards;
