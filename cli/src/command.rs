@@ -17,7 +17,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            to_stderr(format_args!("error: cannot start the async runtime: {err}"));
             return ExitCode::from(1);
         }
     };
@@ -36,7 +36,7 @@ pub fn run(cli: Cli) -> ExitCode {
             if err.kind() == std::io::ErrorKind::BrokenPipe {
                 ExitCode::SUCCESS
             } else {
-                eprintln!("error: cannot write to stdout: {err}");
+                to_stderr(format_args!("error: cannot write to stdout: {err}"));
                 ExitCode::from(1)
             }
         }
@@ -45,13 +45,20 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn report(err: &MirrorError) -> ExitCode {
-    eprintln!("error: {err}");
+    to_stderr(format_args!("error: {err}"));
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        to_stderr(format_args!("  caused by: {cause}"));
         source = cause.source();
     }
     ExitCode::from(err.exit_code())
+}
+
+/// One line on stderr. Unlike `eprintln!`, a closed stderr is no panic (exit code 101): the
+/// documented exit code still says what happened.
+fn to_stderr(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// The run options of `args`.

@@ -155,3 +155,22 @@ fn metrics_address_in_use_is_exit_code_2_naming_the_address() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(&format!("--metrics {addr}")) && stderr.contains("cannot listen"), "{stderr}");
 }
+
+#[test]
+fn a_closed_stderr_keeps_the_documented_exit_code() {
+    // The read end is closed before the child starts: every write to its stderr fails (EPIPE).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let dir = tempfile::tempdir().unwrap();
+    let status = common::informer(&["mirror", "kube://v1/pods", "--once"])
+        .env("KUBECONFIG", dir.path().join("missing-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "an unreadable kubeconfig is exit code 2 even when stderr is closed (101 = a panic)"
+    );
+}
