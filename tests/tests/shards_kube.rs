@@ -189,7 +189,7 @@ async fn two_server_side_shards_hold_the_real_apiservers_pods_between_them() {
     let pod_names = names(&generator);
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let manifest = |i: usize| -> Pod { serde_json::from_value(pod_manifest(&generator, i, &ns)).unwrap() };
-    let mut present = vec![false; PODS];
+    let mut present = [false; PODS];
     for (i, slot) in present.iter_mut().enumerate().take(PODS / 2) {
         api.create(&Default::default(), &manifest(i)).await.expect("pod created");
         *slot = true;
