@@ -364,7 +364,7 @@ impl<'de> serde::Deserialize<'de> for ShardRange {
 /// let err = ShardSelector::new([q[0], ShardRange::FULL]).unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     "shard ranges 0x0000000000000000-0x10000000000000000 and 0x0000000000000000-0x4000000000000000 overlap"
+///     "shard ranges 0x0000000000000000-0x4000000000000000 and 0x0000000000000000-0x10000000000000000 overlap"
 /// );
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -1,39 +1,4 @@
 //! [`Sharded`]: client-side hash sharding of any [`ListerWatcher`].
-//!
-//! A backend with no server-side sharding (etcd, HTTP, the memory source) still lets several
-//! processes split a collection: each wraps its source in a `Sharded` with its own
-//! [`ShardSelector`] and keeps only the objects whose hash falls in it. The shards of one
-//! [`ShardRange::split`](crate::shard::ShardRange::split) together keep every object exactly
-//! once.
-//!
-//! # The cost: every shard still reads everything
-//!
-//! The filter runs in this process, after the backend has fetched and decoded each object.
-//! With `n` shards the server serves the whole collection `n` times (every list, every watch
-//! event), the network carries it `n` times, and each process decodes all of it to keep
-//! `1/n`. What sharding saves is the memory of the stores and the work of the handlers behind
-//! them, not reading. [`Sharded::counts`] says how many objects were read and kept;
-//! `BENCHMARKS.md` has figures. Where the server can filter (Kubernetes with
-//! `ShardedListAndWatch`), use its selector instead (`informer-kube`'s
-//! `KubeSource::with_shard_selector`).
-//!
-//! # What holds
-//!
-//! * The hash input must never change for an object's life. [`Sharded::by_key`] hashes the
-//!   key, which by definition never changes, so an object never moves between shards and a
-//!   `Modified` never has to turn into a `Deleted` in one shard and an `Added` in another.
-//! * `Deleted` events are kept by the same test, on the object they carry; the hash of a key
-//!   needs nothing but the key, so a tombstone (a deleted object with only its key) passes.
-//! * Objects whose hash input cannot be computed (a [`KeyError`]) are kept by every shard, not
-//!   dropped: with the store's own key function the store then refuses them and the reflector
-//!   reports it, rather than the object vanishing unseen.
-//! * List pages keep their version and continue token, even when no item of the page is in
-//!   the shard; bookmarks and errors pass unchanged.
-//! * Versions are not lost with the events: a run of dropped events is replaced by one
-//!   [`Bookmark`] at the last dropped version, once that version is complete (the next event
-//!   has another version, or the stream has nothing more ready). The reflector's version then
-//!   moves with the collection's, so `wait_for_version` works and a re-watch does not start
-//!   from far behind. No bookmark is made before a streaming list's initial-events-end.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -98,8 +63,45 @@ impl ShardCounts {
     }
 }
 
-/// A [`ListerWatcher`] that keeps only the objects of one shard of another's collection. See
-/// the [module docs](self) for what holds and what it costs.
+/// A [`ListerWatcher`] that keeps only the objects of one shard of another's collection:
+/// client-side hash sharding.
+///
+/// A backend with no server-side sharding (etcd, HTTP, the memory source) still lets several
+/// processes split a collection: each wraps its source in a `Sharded` with its own
+/// [`ShardSelector`] and keeps only the objects whose hash falls in it. The shards of one
+/// [`ShardRange::split`](crate::shard::ShardRange::split) together keep every object exactly
+/// once.
+///
+/// # The cost: every shard still reads everything
+///
+/// The filter runs in this process, after the backend has fetched and decoded each object.
+/// With `n` shards the server serves the whole collection `n` times (every list, every watch
+/// event), the network carries it `n` times, and each process decodes all of it to keep
+/// `1/n`. What sharding saves is the memory of the stores and the work of the handlers behind
+/// them, not reading. [`Sharded::counts`] says how many objects were read and kept;
+/// `BENCHMARKS.md` has figures. Where the server can filter (Kubernetes with
+/// `ShardedListAndWatch`), use its selector instead (`informer-kube`'s
+/// `KubeSource::with_shard_selector`).
+///
+/// # What holds
+///
+/// * The hash input must never change for an object's life. [`Sharded::by_key`] hashes the
+///   key, which by definition never changes, so an object never moves between shards and a
+///   `Modified` never has to turn into a `Deleted` in one shard and an `Added` in another.
+/// * `Deleted` events are kept by the same test, on the object they carry; the hash of a key
+///   needs nothing but the key, so a tombstone (a deleted object with only its key) passes.
+/// * Objects whose hash input cannot be computed (a [`KeyError`]) are kept by every shard, not
+///   dropped: with the store's own key function the store then refuses them and the reflector
+///   reports it, rather than the object vanishing unseen.
+/// * List pages keep their version and continue token, even when no item of the page is in
+///   the shard; bookmarks and errors pass unchanged.
+/// * Versions are not lost with the events: a run of dropped events is replaced by one
+///   [`Bookmark`] at the last dropped version, once that version is complete (the next event
+///   has another version, or the stream has nothing more ready). The reflector's version then
+///   moves with the collection's, so `wait_for_version` works and a re-watch does not start
+///   from far behind. No bookmark is made before a streaming list's initial-events-end.
+///
+/// # Example
 ///
 /// ```
 /// use std::sync::Arc;

@@ -21,6 +21,16 @@ pub(crate) struct ListMeta {
     pub(crate) resource_version: Option<String>,
     #[serde(default, rename = "continue")]
     pub(crate) continue_token: Option<String>,
+    /// Set when the server applied a shard selector (KEP-5866).
+    #[serde(default, rename = "shardInfo")]
+    pub(crate) shard_info: Option<ShardInfo>,
+}
+
+/// `metadata.shardInfo` of a list: the shard selector the server applied, as it writes it.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ShardInfo {
+    #[serde(default)]
+    pub(crate) selector: String,
 }
 
 /// One decoded list page.
@@ -83,11 +93,17 @@ impl<T> Line<T> {
     }
 }
 
-/// The continue token of a list body, read without decoding the items: the API server writes
-/// `metadata` before `items` (Go encodes struct fields in order), so the scan stops there. A
-/// body with `items` first is still read right, just more slowly. `None` on the last page or
-/// for a body that is not a list (decoding it will say why).
+/// The continue token of a list body, read without decoding the items (see [`list_meta`]).
+/// `None` on the last page or for a body that is not a list (decoding it will say why).
 pub(crate) fn list_continue_token(body: &[u8]) -> Option<String> {
+    list_meta(body).and_then(|m| m.continue_token).filter(|t| !t.is_empty())
+}
+
+/// The `metadata` of a list body, read without decoding the items: the API server writes
+/// `metadata` before `items` (Go encodes struct fields in order), so the scan stops there. A
+/// body with `items` first is still read right, just more slowly. `None` for a body that is
+/// not a list.
+pub(crate) fn list_meta(body: &[u8]) -> Option<ListMeta> {
     use serde::Deserializer as _;
     use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 
@@ -111,7 +127,7 @@ pub(crate) fn list_continue_token(body: &[u8]) -> Option<String> {
     }
     let mut meta = None;
     let _ = serde_json::Deserializer::from_slice(body).deserialize_map(FindMeta(&mut meta));
-    meta.and_then(|m| m.continue_token).filter(|t| !t.is_empty())
+    meta
 }
 
 /// Decodes what the server sends into `T`.

@@ -7,7 +7,8 @@
 //! * [`KubeSource`] for typed `k8s_openapi` objects, [`DynamicObject`](kube::api::DynamicObject)s
 //!   (kinds known at run time), and compact [`RawObject`]s (JSON bytes plus the fields stores
 //!   need, decoded on read);
-//! * cluster-wide or one namespace, label and field selectors;
+//! * cluster-wide or one namespace, label and field selectors, server-side shards
+//!   ([`KubeSource::with_shard_selector`], KEP-5866);
 //! * keys like client-go's `MetaNamespaceKeyFunc`: [`key_fn`], [`meta_namespace_key`];
 //! * a transform hook ([`KubeSource::with_transform`], [`KubeSource::strip_managed_fields`]);
 //! * clients from kubeconfig or in-cluster configuration, as `kube` builds them
@@ -47,6 +48,7 @@
 //! | 400 / 422 to a list or watch | Permanent | the request itself is invalid (e.g. a malformed selector) |
 //! | 429, 5xx, other codes, connection failures | Transient | retry after backoff |
 //! | a body that is not the JSON expected | Malformed | |
+//! | a list under a shard selector without `metadata.shardInfo` (the server lacks `ShardedListAndWatch`) | Permanent | the server would answer the whole collection; see [`KubeSource::with_shard_selector`] |
 //!
 //! Clients built by [`default_client`] and [`client_from_kubeconfig`] turn off the `kube`
 //! client's own retry layer (which retries 429 / 503 / 504 up to 15 times): the reflector
@@ -67,12 +69,14 @@ pub mod fuzzing;
 mod key;
 mod raw;
 mod request;
+mod shard;
 mod source;
 
 pub use client::{ClientError, client_from_kubeconfig, default_client};
 pub use codec::INITIAL_EVENTS_END;
 pub use key::{key_fn, meta_namespace_key};
 pub use raw::{RawError, RawObject, RawOptions};
+pub use shard::{ShardField, shard_selector_expression};
 pub use source::KubeSource;
 
 /// Re-exports of the `kube` and `k8s-openapi` crates this backend is built on.

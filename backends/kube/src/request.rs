@@ -33,6 +33,8 @@ impl Query {
 pub(crate) struct Selectors {
     pub(crate) labels: Option<String>,
     pub(crate) fields: Option<String>,
+    /// The `shardSelector` expression (KEP-5866).
+    pub(crate) shard: Option<String>,
 }
 
 impl Selectors {
@@ -42,6 +44,9 @@ impl Selectors {
         }
         if let Some(f) = &self.fields {
             q.pair("fieldSelector", f);
+        }
+        if let Some(s) = &self.shard {
+            q.pair("shardSelector", s);
         }
     }
 }
@@ -265,7 +270,7 @@ mod tests {
         let options = ListOptions::first_page(Some(10))
             .with_min_version(Some(Version::from("42")))
             .with_continue(Some("tok".into()));
-        let q = list_query(&Selectors { labels: Some("app=web".into()), fields: None }, &options);
+        let q = list_query(&Selectors { labels: Some("app=web".into()), ..Selectors::default() }, &options);
         assert_eq!(
             pairs(&q),
             vec![
@@ -286,5 +291,20 @@ mod tests {
         assert!(!q.contains("sendInitialEvents"));
         let q = watch_query(&Selectors::default(), "", &options, true);
         assert!(has(&q, "sendInitialEvents", "true") && has(&q, "resourceVersionMatch", "NotOlderThan"));
+    }
+
+    #[test]
+    fn the_shard_selector_goes_on_every_list_and_watch() {
+        let shard = "shardRange(object.metadata.uid, '0x0000000000000000', '0x8000000000000000')";
+        let selectors = Selectors { shard: Some(shard.into()), ..Selectors::default() };
+        let continued = ListOptions::first_page(Some(10)).with_continue(Some("tok".into()));
+        for q in [
+            list_query(&selectors, &ListOptions::first_page(Some(10))),
+            list_query(&selectors, &continued),
+            watch_query(&selectors, "17", &WatchOptions::default(), false),
+            watch_query(&selectors, "", &WatchOptions::default(), true),
+        ] {
+            assert!(has(&q, "shardSelector", shard), "{q}");
+        }
     }
 }

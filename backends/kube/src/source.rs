@@ -1,10 +1,13 @@
 //! [`KubeSource`]: the `ListerWatcher` over one Kubernetes collection.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use informer_core::{ListOptions, ListPage, ListerWatcher, SourceError, Version, WatchOptions, WatchStream};
+use informer_core::{
+    ListOptions, ListPage, ListerWatcher, ShardSelector, SourceError, Version, WatchOptions, WatchStream,
+};
 use kube::Client;
 use kube::Resource;
 use kube::api::{ApiResource, DynamicObject};
@@ -14,6 +17,7 @@ use crate::codec::{Codec, Raw, Typed};
 use crate::error::Verb;
 use crate::raw::{RawObject, RawOptions};
 use crate::request::{self, Selectors, Transform};
+use crate::shard::{ShardField, check_echo, shard_selector_expression};
 
 /// Lists and watches one Kubernetes collection (one kind, all namespaces or one) through a
 /// `kube::Client`: a [`ListerWatcher`] for the informer reflector.
@@ -48,6 +52,8 @@ pub struct KubeSource<T> {
     transform: Transform<T>,
     read_ahead: bool,
     next_page: NextPage,
+    /// A list answered under the shard selector echoed it: the server applies it.
+    shard_confirmed: AtomicBool,
 }
 
 impl<T> Clone for KubeSource<T> {
@@ -62,6 +68,7 @@ impl<T> Clone for KubeSource<T> {
             transform: self.transform.clone(),
             read_ahead: self.read_ahead,
             next_page: NextPage::default(),
+            shard_confirmed: AtomicBool::new(false),
         }
     }
 }
@@ -172,6 +179,7 @@ impl<T: Send + Sync + 'static> KubeSource<T> {
             transform: None,
             read_ahead: true,
             next_page: NextPage::default(),
+            shard_confirmed: AtomicBool::new(false),
         }
     }
 
@@ -208,6 +216,57 @@ impl<T: Send + Sync + 'static> KubeSource<T> {
     pub fn with_field_selector(mut self, selector: impl Into<String>) -> Self {
         self.selectors.fields = Some(selector.into()).filter(|s: &String| !s.is_empty());
         self
+    }
+
+    /// Only the objects of one shard, filtered by the API server (KEP-5866, Kubernetes 1.36+
+    /// with the alpha feature gate `ShardedListAndWatch`): every list, watch and streaming
+    /// list carries `shardSelector=shardRange(object.metadata.uid, '0x…', '0x…') || …`, the
+    /// FNV-1a 64 hash of `field` in one of the selector's ranges.
+    ///
+    /// The server reads and sends only the shard, unlike client-side sharding
+    /// ([`informer_core::Sharded`]), where each shard reads the whole collection.
+    ///
+    /// A server without the gate ignores the parameter and answers everything. Lists under a
+    /// shard selector must echo it (`metadata.shardInfo.selector`); one that does not fails
+    /// with a [`Permanent`](informer_core::ErrorKind::Permanent) error saying the server does
+    /// not support `shardSelector`, instead of mirroring the whole collection. A streaming list
+    /// (which has no echo) is preceded, once per source, by a one-item list that checks it.
+    ///
+    /// ```no_run
+    /// use informer_core::{ShardRange, ShardSelector};
+    /// use informer_kube::{KubeSource, ShardField};
+    /// use k8s_openapi::api::core::v1::Pod;
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = informer_kube::default_client().await?;
+    /// let halves = ShardRange::FULL.split(2)?;
+    /// let first_half = KubeSource::<Pod>::all(client)
+    ///     .with_shard_selector(ShardSelector::from(halves[0]), ShardField::Uid);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_shard_selector(mut self, selector: ShardSelector, field: ShardField) -> Self {
+        self.selectors.shard = Some(shard_selector_expression(&selector, field));
+        self.shard_confirmed = AtomicBool::new(false);
+        self
+    }
+
+    /// Checks once, with a one-item list, that the server applies the shard selector (a
+    /// streaming list cannot tell: it has no `shardInfo`).
+    async fn confirm_shard_support(&self) -> Result<(), SourceError> {
+        let Some(expected) = &self.selectors.shard else { return Ok(()) };
+        if self.shard_confirmed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let options = ListOptions::first_page(Some(1)).with_consistent(true);
+        let uri = self.uri(&request::list_query(&self.selectors, &options));
+        let source = self.describe();
+        let body = fetch_list(&self.client, &source, &uri).await?;
+        let meta = crate::codec::list_meta(&body).ok_or_else(|| {
+            SourceError::malformed(format!("{source}: list {uri}: the answer is not a list ({} bytes)", body.len()))
+        })?;
+        check_echo(&source, &uri, expected, meta.shard_info.as_ref().map(|i| i.selector.as_str()))?;
+        self.shard_confirmed.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Changes every object (listed or watched) before it reaches the store, e.g. to drop
@@ -289,6 +348,10 @@ impl<T: Send + Sync + 'static> ListerWatcher for KubeSource<T> {
         let page = page.map_err(|e| {
             SourceError::malformed(format!("{source}: list {uri}: undecodable body ({len} bytes): {e}")).with_source(e)
         })?;
+        if let Some(expected) = &self.selectors.shard {
+            check_echo(&source, &uri, expected, page.meta.shard_info.as_ref().map(|i| i.selector.as_str()))?;
+            self.shard_confirmed.store(true, Ordering::Relaxed);
+        }
         let version = page.meta.resource_version.filter(|v| !v.is_empty()).ok_or_else(|| {
             SourceError::malformed(format!("{source}: list {uri}: the list has no metadata.resourceVersion"))
         })?;
@@ -306,12 +369,14 @@ impl<T: Send + Sync + 'static> ListerWatcher for KubeSource<T> {
     /// A streaming list: `sendInitialEvents=true&resourceVersionMatch=NotOlderThan`, from
     /// `min_version` or, without one, from a consistent read (`resourceVersion=""`), as
     /// client-go does. Servers that refuse it (400 / 422) answer
-    /// [`ErrorKind::Unsupported`](informer_core::ErrorKind::Unsupported).
+    /// [`ErrorKind::Unsupported`](informer_core::ErrorKind::Unsupported). Under a shard
+    /// selector, the first one is preceded by a one-item list that checks the server applies it.
     async fn watch_list(
         &self,
         min_version: Option<&Version>,
         options: &WatchOptions,
     ) -> Result<WatchStream<T>, SourceError> {
+        self.confirm_shard_support().await?;
         let version = min_version.map_or("", |v| v.as_str());
         self.open_watch(Verb::WatchList, request::watch_query(&self.selectors, version, options, true)).await
     }
@@ -328,6 +393,9 @@ impl<T: Send + Sync + 'static> ListerWatcher for KubeSource<T> {
         }
         if let Some(f) = &self.selectors.fields {
             text.push_str(&format!(" fields={f}"));
+        }
+        if let Some(s) = &self.selectors.shard {
+            text.push_str(&format!(" shardSelector={s}"));
         }
         text
     }

@@ -7,7 +7,8 @@
 //! * etcd runs with `--unsafe-no-fsync` on a temporary data dir;
 //! * the PKI is made in-process ([`pki`]): a service-account key, a client CA, an admin
 //!   certificate (`O=system:masters`) and an [`User::Unprivileged`] user RBAC grants nothing;
-//! * kube-apiserver runs with `--authorization-mode=RBAC`,
+//! * kube-apiserver runs with `--authorization-mode=RBAC`, the alpha gate
+//!   `ShardedListAndWatch` on (off with [`ControlPlaneOptions::with_sharded_list_and_watch`]),
 //!   `--disable-admission-plugins=ServiceAccount` (pods are accepted at once),
 //!   `--etcd-compaction-interval=0` (compaction only when a test asks), and its own
 //!   self-signed serving certificate, which the clients trust;
@@ -54,14 +55,29 @@ use crate::etcd::{EtcdOptions, EtcdServer, free_port};
 use crate::process::Guarded;
 
 /// Settings of a [`ControlPlane`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ControlPlaneOptions {
     /// Extra kube-apiserver flags, e.g. `--feature-gates=WatchList=false` or
-    /// `--watch-cache-sizes=configmaps#0`.
+    /// `--watch-cache-sizes=configmaps#0` (`--feature-gates` may be repeated; they add up).
     pub apiserver_args: Vec<String>,
+    /// The alpha feature gate `ShardedListAndWatch` (server-side `shardSelector`, KEP-5866).
+    /// Default on: it changes nothing for requests without a shard selector.
+    pub sharded_list_and_watch: bool,
+}
+
+impl Default for ControlPlaneOptions {
+    fn default() -> Self {
+        Self { apiserver_args: Vec::new(), sharded_list_and_watch: true }
+    }
 }
 
 impl ControlPlaneOptions {
+    /// Turns the `ShardedListAndWatch` feature gate on or off.
+    pub fn with_sharded_list_and_watch(mut self, enabled: bool) -> Self {
+        self.sharded_list_and_watch = enabled;
+        self
+    }
+
     /// Adds one kube-apiserver flag.
     pub fn with_apiserver_arg(mut self, arg: impl Into<String>) -> Self {
         self.apiserver_args.push(arg.into());
@@ -213,6 +229,7 @@ impl ControlPlane {
             .arg("--allow-privileged=true")
             .arg("--etcd-compaction-interval=0")
             .arg("--profiling=false")
+            .arg(format!("--feature-gates=ShardedListAndWatch={}", self.options.sharded_list_and_watch))
             .args(&self.options.apiserver_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -23,6 +23,8 @@ pub(crate) struct Stored {
     pub(crate) json: Bytes,
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) fields: BTreeMap<String, String>,
+    /// `metadata.uid` ("" if missing), which shard selectors hash.
+    pub(crate) uid: String,
 }
 
 impl Stored {
@@ -43,7 +45,8 @@ impl Stored {
                 fields.insert(path.to_string(), s.to_string());
             }
         }
-        Ok(Self { json, labels, fields })
+        let uid = value["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        Ok(Self { json, labels, fields, uid })
     }
 
     /// The JSON with `metadata.resourceVersion` replaced (for `DELETED` events, whose object

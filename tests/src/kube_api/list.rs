@@ -22,7 +22,8 @@
 //!
 //! Continue tokens have the real server's shape: base64 of
 //! `{"v":"meta.k8s.io/v1","rv":N,"start":"<next key>"}`. `remainingItemCount` is set on
-//! truncated pages without selectors, like the real server.
+//! truncated pages without selectors (label, field or shard), like the real server. Under a
+//! shard selector every page echoes it in `metadata.shardInfo` ([`super::shards`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -63,6 +64,7 @@ fn decode_token(token: &str) -> Result<ContinueToken, ApiError> {
 /// bytes (a large list is never copied into one buffer).
 pub(crate) fn list(shared: &Shared, target: &Target, params: &Params) -> Result<Vec<Bytes>, ApiError> {
     params.validate_list()?;
+    let shard = params.shard_filter()?;
     let prefix = target.scan_prefix();
     let mut limit = params.limit;
     let (view, start): (View, String) = if let Some(token) = &params.continue_token {
@@ -106,8 +108,11 @@ pub(crate) fn list(shared: &Shared, target: &Target, params: &Params) -> Result<
         };
         (view, prefix.clone())
     };
-    let matches =
-        |stored: &super::db::Stored| params.labels.matches(&stored.labels) && params.fields.matches(&stored.fields);
+    let matches = |stored: &super::db::Stored| {
+        params.labels.matches(&stored.labels)
+            && params.fields.matches(&stored.fields)
+            && shard.as_ref().is_none_or(|s| s.matches(stored))
+    };
     let mut items = Vec::new();
     let mut last_key = None;
     let mut more = false;
@@ -124,10 +129,13 @@ pub(crate) fn list(shared: &Shared, target: &Target, params: &Params) -> Result<
     if more && let Some(last) = last_key {
         let relative = last.strip_prefix(&target.resource.store_prefix()).unwrap_or(&last);
         metadata["continue"] = json!(encode_token(view.revision, &format!("{relative}\u{0}")));
-        if params.labels.is_empty() && params.fields.is_empty() {
+        if params.labels.is_empty() && params.fields.is_empty() && shard.is_none() {
             // `more` consumed one item already.
             metadata["remainingItemCount"] = json!(1 + iter.count());
         }
+    }
+    if let Some(shard) = &shard {
+        metadata["shardInfo"] = json!({"selector": shard.echo()});
     }
     let resource = &target.resource;
     let head =

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::resources::ResourceDef;
 use super::selectors::{FieldSelector, LabelSelector};
+use super::shards::ShardFilter;
 use super::status::ApiError;
 
 /// Parsed list/watch options.
@@ -21,6 +22,9 @@ pub(crate) struct Params {
     pub(crate) send_initial_events: Option<bool>,
     pub(crate) allow_bookmarks: bool,
     pub(crate) timeout_seconds: Option<u64>,
+    /// `shardSelector`, when the server applies it (the `ShardedListAndWatch` gate); parsed
+    /// by [`Params::shard_filter`].
+    pub(crate) shard_selector: Option<String>,
 }
 
 fn parse_bool(query: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
@@ -45,7 +49,13 @@ fn parse_int(query: &HashMap<String, String>, name: &str) -> Result<Option<u64>,
 }
 
 impl Params {
-    pub(crate) fn parse(query: &HashMap<String, String>, resource: &ResourceDef) -> Result<Self, ApiError> {
+    /// Parses the parameters; `shards` is the `ShardedListAndWatch` gate (off, `shardSelector`
+    /// is ignored, as the real server drops it).
+    pub(crate) fn parse(
+        query: &HashMap<String, String>,
+        resource: &ResourceDef,
+        shards: bool,
+    ) -> Result<Self, ApiError> {
         let non_empty = |name: &str| query.get(name).filter(|v| !v.is_empty()).cloned();
         let params = Self {
             watch: parse_bool(query, "watch")?.unwrap_or(false),
@@ -58,8 +68,15 @@ impl Params {
             send_initial_events: parse_bool(query, "sendInitialEvents")?,
             allow_bookmarks: parse_bool(query, "allowWatchBookmarks")?.unwrap_or(false),
             timeout_seconds: parse_int(query, "timeoutSeconds")?,
+            shard_selector: query.get("shardSelector").filter(|_| shards).cloned(),
         };
         Ok(params)
+    }
+
+    /// The shard selector. Call it after the validation: the real server parses it in the
+    /// registry, once the request was validated.
+    pub(crate) fn shard_filter(&self) -> Result<Option<ShardFilter>, ApiError> {
+        ShardFilter::parse(self.shard_selector.as_deref())
     }
 
     /// The validation of a list request.
@@ -147,7 +164,7 @@ mod tests {
 
     fn params(pairs: &[(&str, &str)]) -> Result<Params, ApiError> {
         let query = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Params::parse(&query, &ResourceDef::pods())
+        Params::parse(&query, &ResourceDef::pods(), true)
     }
 
     #[test]

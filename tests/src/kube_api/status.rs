@@ -30,6 +30,12 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty() {
+            // StatusReasonUnknown: Go omits the empty field.
+            if let Some(object) = status.as_object_mut() {
+                object.remove("reason");
+            }
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
@@ -96,6 +102,13 @@ impl ApiError {
             message,
             details: Some(json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": causes})),
         }
+    }
+
+    /// The answer to an invalid `shardSelector`. kube-apiserver 1.37 parses it in the
+    /// registry, after the request's validation, and returns a plain Go error there, so the
+    /// answer is `500` with no reason and the parser's message.
+    pub fn invalid_shard_selector(message: &str) -> Self {
+        Self { code: 500, reason: "", message: format!("invalid shard selector: {message}"), details: None }
     }
 
     /// 400 Bad Request.

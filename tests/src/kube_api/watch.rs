@@ -20,6 +20,8 @@
 //! * Modifications that move an object into or out of the label/field selector are sent as
 //!   `ADDED` / `DELETED`, like the watch cache's filtering does.
 //! * `DELETED` objects carry the resourceVersion of the deletion.
+//! * `shardSelector` filters events like the other selectors (an object's uid and namespace
+//!   never change, so it never moves in or out of a shard).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,7 @@ use super::Shared;
 use super::db::Stored;
 use super::params::{Params, parse_revision};
 use super::resources::Target;
+use super::shards::ShardFilter;
 use super::status::ApiError;
 
 /// The chunks of a watch response.
@@ -57,6 +60,7 @@ struct Watcher {
     shared: Arc<Shared>,
     target: Target,
     params: Params,
+    shard: Option<ShardFilter>,
     tx: mpsc::Sender<Bytes>,
     /// The newest revision processed (sent or filtered out).
     processed: u64,
@@ -64,7 +68,9 @@ struct Watcher {
 
 impl Watcher {
     fn matches(&self, stored: &Stored) -> bool {
-        self.params.labels.matches(&stored.labels) && self.params.fields.matches(&stored.fields)
+        self.params.labels.matches(&stored.labels)
+            && self.params.fields.matches(&stored.fields)
+            && self.shard.as_ref().is_none_or(|s| s.matches(stored))
     }
 
     async fn send(&self, line: Bytes) -> bool {
@@ -224,6 +230,7 @@ impl Drop for OpenWatch {
 /// Starts serving one WATCH request; returns the response chunks.
 pub(crate) fn watch(shared: &Arc<Shared>, target: Target, params: Params) -> Result<Chunks, ApiError> {
     params.validate_watch(shared.watch_list_supported())?;
+    let shard = params.shard_filter()?;
     let send_initial = params.send_initial_events == Some(true);
     let (tx, rx) = mpsc::channel(256);
     if shared.take_forced_expiry() {
@@ -254,7 +261,7 @@ pub(crate) fn watch(shared: &Arc<Shared>, target: Target, params: Params) -> Res
             }
         }
     };
-    let watcher = Watcher { shared: Arc::clone(shared), target, params, tx, processed: from };
+    let watcher = Watcher { shared: Arc::clone(shared), target, params, shard, tx, processed: from };
     tokio::spawn(watcher.run(from, initial, send_initial));
     Ok(rx)
 }
