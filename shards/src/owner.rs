@@ -133,8 +133,8 @@ impl Assignment {
     /// assert_eq!(a.range().start(), 1 << 63);
     /// ```
     pub fn range(&self) -> informer_core::ShardRange {
-        informer_core::ShardRange::new(0, 1 << 64)
-            .and_then(|full| full.split(u64::from(self.shards)))
+        informer_core::ShardRange::FULL
+            .split(u64::from(self.shards))
             .ok()
             .and_then(|ranges| ranges.into_iter().nth(self.shard as usize))
             .expect("shards >= 1 and shard < shards, checked by ShardOwner::new")
