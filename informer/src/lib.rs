@@ -55,12 +55,14 @@
 //! | Kubernetes (feature `kube`) | `informer::kube` | `informer-kube` |
 //! | etcd v3 (feature `etcd`) | `informer::etcd` | `informer-etcd` |
 //! | HTTP long-poll, etcd v2, Consul (feature `http`) | `informer::http` | `informer-http` |
+//! | lease-owned shards over etcd, and Kubernetes Leases with `kube` (feature `shards`) | `informer::shards` | `informer-shards` |
 //! | every metric name, its type and labels | [`telemetry`] | each crate records through `metrics` |
 //!
 //! ## Features
 //!
 //! `memory` (default), `kube`, `etcd`, `http`: each adds its backend as a module of the same
-//! name. Core and stores are always there.
+//! name. `shards` adds `informer::shards` (etcd leases; with `kube` also `KubeLeases`). Core
+//! and stores are always there.
 
 pub use informer_core::*;
 pub use informer_stores::*;

@@ -5,7 +5,9 @@
 //! `shardSelector`, other sources filter on the client with [`informer_core::Sharded`]). `N`
 //! processes split the shards between them. The coordination comes from a system the
 //! deployment already trusts, never from something invented here: etcd leases
-//! ([`EtcdLeases`]) or, by the same [`LeaseService`] contract, Kubernetes Lease objects.
+//! (`EtcdLeases`, feature `etcd`, on by default) or, by the same [`LeaseService`] contract,
+//! Kubernetes Lease objects (`KubeLeases`, feature `kube`), whose expiry each member judges on
+//! its own clock.
 //!
 //! ```text
 //!  member a ─┐                              ┌─ owners/00000 = a (lease of a)
@@ -26,7 +28,8 @@
 //! * **No shard in two places**: work on a shard starts only after its owner record was
 //!   created, and stops before it is released. A member that cannot renew its lease stops all
 //!   its work [`ShardConfig::margin`] before the lease could expire: before anyone else can take
-//!   the shards. Writes on a shard's behalf can be fenced too ([`EtcdLeases::fence_compare`]).
+//!   the shards. Writes on a shard's behalf can be fenced too (`EtcdLeases::fence_compare`,
+//!   `KubeLeases::check_fence`).
 //! * **Telemetry**: `informer_shards_owned` (gauge), `informer_shard_acquired_total`,
 //!   `informer_shard_released_total`, `informer_shard_lease_lost_total` (counters), all with
 //!   labels `group` and `member`; `tracing` logs each acquisition, release and lease loss.
@@ -54,11 +57,15 @@
 mod assign;
 #[cfg(feature = "etcd")]
 mod etcd;
+#[cfg(feature = "kube")]
+mod kube;
 mod owner;
 mod service;
 
 pub use assign::assigned_shards;
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdLeases, EtcdSession};
+#[cfg(feature = "kube")]
+pub use kube::{GROUP_LABEL, KubeLeases, KubeSession, ROLE_LABEL, SESSION_ANNOTATION};
 pub use owner::{Assignment, ShardConfig, ShardConfigError, ShardOwner};
 pub use service::{Fence, LeaseError, LeaseService};

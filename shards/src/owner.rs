@@ -208,6 +208,9 @@ impl<S: LeaseService> ShardOwner<S> {
     /// If the lease cannot be renewed until [`ShardConfig::margin`] before it could expire, all
     /// work is stopped (aborted if it does not end within half the margin), the loss is logged
     /// and counted (`informer_shard_lease_lost_total`), and the member joins again.
+    ///
+    /// Ends with an error only when the service refuses this member for good
+    /// ([`LeaseError::Invalid`], e.g. a member name it cannot store).
     pub async fn run<W, F>(self, cancel: CancellationToken, mut work: W) -> Result<(), LeaseError>
     where
         W: FnMut(Assignment) -> F,
@@ -224,6 +227,7 @@ impl<S: LeaseService> ShardOwner<S> {
             };
             let session = match session {
                 Ok(session) => session,
+                Err(e) if e.is_invalid() => return Err(e),
                 Err(e) => {
                     warn!(group = %self.config.group, member = %self.config.member, error = %e, "cannot join; retrying");
                     tokio::select! {

@@ -44,6 +44,15 @@ pub enum LeaseError {
         /// The underlying error.
         reason: String,
     },
+    /// The request can never succeed as asked (e.g. a member or group name the service cannot
+    /// store); retrying does not help, a configuration change does.
+    #[error("{service}: {reason}")]
+    Invalid {
+        /// The coordination service.
+        service: String,
+        /// What is wrong, naming the value.
+        reason: String,
+    },
 }
 
 impl LeaseError {
@@ -57,10 +66,21 @@ impl LeaseError {
     pub fn is_lost(&self) -> bool {
         matches!(self, LeaseError::Lost { .. })
     }
+
+    /// True for [`LeaseError::Invalid`]: retrying will not help.
+    ///
+    /// ```
+    /// use informer_shards::LeaseError;
+    /// let invalid = LeaseError::Invalid { service: "kubernetes".into(), reason: "bad name".into() };
+    /// assert!(invalid.is_invalid() && !invalid.is_lost());
+    /// ```
+    pub fn is_invalid(&self) -> bool {
+        matches!(self, LeaseError::Invalid { .. })
+    }
 }
 
-/// A coordination service that can hold shard ownership: etcd ([`EtcdLeases`](crate::EtcdLeases))
-/// or, by the same contract, Kubernetes Lease objects.
+/// A coordination service that can hold shard ownership: etcd (`EtcdLeases`, feature `etcd`)
+/// or Kubernetes Lease objects (`KubeLeases`, feature `kube`).
 ///
 /// The contract:
 /// * [`join`](Self::join) creates a lease with the given TTL for `member` and records the member
@@ -71,6 +91,8 @@ impl LeaseError {
 /// * [`try_acquire`](Self::try_acquire) makes the member the owner of `shard` if nobody owns it
 ///   and answers its [`Fence`]; `None` if another member owns it. Ownership is tied to the
 ///   member's lease: it ends when the lease expires, without any call.
+/// * [`join`](Self::join) answers [`LeaseError::Invalid`] for a member name the service cannot
+///   store: the owner gives up instead of retrying.
 /// * [`release`](Self::release) ends an ownership, only if `fence` is still the current one.
 /// * [`changes`](Self::changes) wakes the owner when members or owners changed (it may also
 ///   wake spuriously; the owner re-reads). An ended stream is not an error: the owner polls.

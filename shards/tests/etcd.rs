@@ -2,106 +2,20 @@
 //! shards, a dead member's shards are taken over once its lease expires, a joining member gets
 //! its share, and a member cut off from etcd stops its work before anyone else takes its shards.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Member, SHARDS, WorkLog, not_before_the_ttl, owns_nothing_for_a_ttl, records_of, until_split};
 use informer_etcd::etcd_client::{Client, GetOptions};
-use informer_shards::{EtcdLeases, ShardConfig, ShardOwner};
+use informer_shards::{EtcdLeases, ShardConfig};
 use informer_tests::etcd::EtcdServer;
 use informer_tests::proxy::{FaultProxy, Faults};
-use parking_lot::Mutex;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-
-const SHARDS: u32 = 8;
-const TTL: Duration = Duration::from_secs(3);
-
-/// One period of work: (shard, member, start, end).
-type Period = (u32, String, Instant, Option<Instant>);
-
-/// When each member worked on each shard.
-#[derive(Clone, Default)]
-struct WorkLog(Arc<Mutex<Vec<Period>>>);
-
-impl WorkLog {
-    fn begin(&self, shard: u32, member: &str) -> usize {
-        let mut log = self.0.lock();
-        log.push((shard, member.to_string(), Instant::now(), None));
-        log.len() - 1
-    }
-
-    fn end(&self, entry: usize) {
-        self.0.lock()[entry].3 = Some(Instant::now());
-    }
-
-    /// Pairs of work periods on one shard by two members that overlap in time.
-    fn overlaps(&self) -> Vec<String> {
-        let log = self.0.lock();
-        let mut found = Vec::new();
-        for (i, a) in log.iter().enumerate() {
-            for b in log.iter().skip(i + 1) {
-                if a.0 != b.0 || a.1 == b.1 {
-                    continue;
-                }
-                let (a_end, b_end) = (a.3.unwrap_or_else(Instant::now), b.3.unwrap_or_else(Instant::now));
-                if a.2 < b_end && b.2 < a_end {
-                    found.push(format!("shard {}: {} and {}", a.0, a.1, b.1));
-                }
-            }
-        }
-        found
-    }
-}
-
-/// Records the end of a work period even when the work is aborted.
-struct EndOnDrop(WorkLog, usize);
-
-impl Drop for EndOnDrop {
-    fn drop(&mut self) {
-        self.0.end(self.1);
-    }
-}
-
-struct Member {
-    name: String,
-    owned: watch::Receiver<BTreeSet<u32>>,
-    cancel: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), informer_shards::LeaseError>>,
-}
 
 async fn member(endpoint: &str, name: &str, log: &WorkLog) -> Member {
     let client = Client::connect([endpoint], None).await.expect("etcd client");
-    let config = ShardConfig::new("test", name, SHARDS).with_ttl(TTL);
-    let owner = ShardOwner::new(EtcdLeases::new(client, "/shards/test/"), config).expect("valid config");
-    let owned = owner.owned();
-    let cancel = CancellationToken::new();
-    let (log, member) = (log.clone(), name.to_string());
-    let task = tokio::spawn(owner.run(cancel.clone(), move |assignment| {
-        let (log, member) = (log.clone(), member.clone());
-        async move {
-            let _period = EndOnDrop(log.clone(), log.begin(assignment.shard, &member));
-            assignment.cancel.cancelled().await;
-        }
-    }));
-    Member { name: name.to_string(), owned, cancel, task }
-}
-
-/// Waits until the members' owned shards are exactly `expected` sizes (in member order) and
-/// together cover every shard once.
-async fn until_split(members: &[&Member], expected: &[usize]) -> Vec<BTreeSet<u32>> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let owned: Vec<BTreeSet<u32>> = members.iter().map(|m| m.owned.borrow().clone()).collect();
-        let union: BTreeSet<u32> = owned.iter().flatten().copied().collect();
-        let total: usize = owned.iter().map(BTreeSet::len).sum();
-        let sizes: Vec<usize> = owned.iter().map(BTreeSet::len).collect();
-        if union.len() == SHARDS as usize && total == SHARDS as usize && sizes == expected {
-            return owned;
-        }
-        assert!(Instant::now() < deadline, "no split {expected:?} within 60 s; now {owned:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    Member::spawn(EtcdLeases::new(client, "/shards/test/"), name, log)
 }
 
 /// The owner records in etcd: shard → member.
@@ -116,10 +30,6 @@ async fn owner_records(endpoint: &str) -> BTreeMap<u32, String> {
             (shard, kv.value_str().unwrap().to_string())
         })
         .collect()
-}
-
-fn records_of(owned: &[BTreeSet<u32>], members: &[&Member]) -> BTreeMap<u32, String> {
-    owned.iter().zip(members).flat_map(|(shards, m)| shards.iter().map(|s| (*s, m.name.clone()))).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +49,7 @@ async fn members_split_the_shards_a_dead_one_is_replaced_and_a_new_one_gets_its_
     b.task.abort();
     let died = Instant::now();
     let owned = until_split(&[&a, &c], &[4, 4]).await;
-    assert!(died.elapsed() >= TTL - Duration::from_secs(1), "b's shards were taken before its lease could expire");
+    not_before_the_ttl(died);
     assert_eq!(owner_records(&etcd.endpoint()).await, records_of(&owned, &[&a, &c]));
 
     // d joins: a and c give up what is now d's.
@@ -149,14 +59,12 @@ async fn members_split_the_shards_a_dead_one_is_replaced_and_a_new_one_gets_its_
     assert_eq!(log.overlaps(), Vec::<String>::new(), "a shard worked on by two members at once");
 
     // A clean stop releases at once: a's shards go to c and d without waiting for a lease.
-    a.cancel.cancel();
-    a.task.await.expect("a's task").expect("a stopped cleanly");
+    a.stop().await;
     let owned = until_split(&[&c, &d], &[4, 4]).await;
     assert_eq!(owner_records(&etcd.endpoint()).await, records_of(&owned, &[&c, &d]));
     assert_eq!(log.overlaps(), Vec::<String>::new(), "a shard worked on by two members at once");
     for m in [c, d] {
-        m.cancel.cancel();
-        m.task.await.expect("task").expect("stopped cleanly");
+        m.stop().await;
     }
     assert!(owner_records(&etcd.endpoint()).await.is_empty(), "every shard released on shutdown");
 }
@@ -186,8 +94,7 @@ async fn a_member_cut_off_from_etcd_stops_its_work_before_the_others_take_its_sh
     until_split(&[&a, &b, &c], &[3, 3, 2]).await;
     assert_eq!(log.overlaps(), Vec::<String>::new(), "a shard worked on by two members at once");
     for m in [a, b, c] {
-        m.cancel.cancel();
-        m.task.await.expect("task").expect("stopped cleanly");
+        m.stop().await;
     }
 }
 
@@ -199,15 +106,12 @@ async fn a_second_process_with_the_same_member_name_waits_instead_of_sharing_its
     until_split(&[&first], &[SHARDS as usize]).await;
     let second = member(&etcd.endpoint(), "same", &log).await;
     // The second cannot join while the first's member key lives; it owns nothing.
-    tokio::time::sleep(TTL).await;
-    assert!(second.owned.borrow().is_empty(), "a duplicate member took shards: {:?}", second.owned.borrow());
+    owns_nothing_for_a_ttl(&second).await;
     assert_eq!(first.owned.borrow().len(), SHARDS as usize);
-    first.cancel.cancel();
-    first.task.await.expect("task").expect("stopped");
+    first.stop().await;
     // Once the first left, the second joins and takes everything.
     until_split(&[&second], &[SHARDS as usize]).await;
-    second.cancel.cancel();
-    second.task.await.expect("task").expect("stopped");
+    second.stop().await;
     assert_eq!(log.overlaps(), Vec::<String>::new());
 }
 
