@@ -40,7 +40,21 @@
 //! never overwrite what its successor did. A process that dies loses its shards when its lease
 //! expires (TTL), and the others take them over. Each process prints one line per step on
 //! stdout: `ACQUIRED shard fence`, `RELEASED shard`, `START key member unix_nanos`,
-//! `END key member unix_nanos outcome` (`bound`, `fenced`, `changed`).
+//! `END key member unix_nanos outcome` (`bound`, `refused`, `failed`).
+//!
+//! ## The same on Kubernetes: `kube-shard` mode
+//!
+//! ```sh
+//! KUBECONFIG=... cargo run --example scheduler_fifo -- kube-shard NAMESPACE replica-1 [SHARDS=8] [TTL_SECS=3]
+//! ```
+//!
+//! Pods without `spec.nodeName` in NAMESPACE are pending. Ownership goes through
+//! `coordination.k8s.io/v1` Lease objects ([`informer::shards::KubeLeases`]); each shard's
+//! reflector asks the API server for its part only (`shardSelector` on `metadata.uid`, the
+//! alpha gate `ShardedListAndWatch`). A binding is a `pods/binding` request, which the server
+//! refuses for a pod already bound; Kubernetes has no transaction across objects, so the fence
+//! is checked by a read of the shard's Lease just before (a narrower guard than etcd's).
+//! Nodes are named `MEMBER-node-N`, so a pod's node says which process bound it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -235,11 +249,11 @@ pub mod sharded {
     /// Where lines go: stdout, or a buffer in tests.
     pub type Out = Arc<Mutex<dyn Write + Send>>;
 
-    fn now_nanos() -> u128 {
+    pub(crate) fn now_nanos() -> u128 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
     }
 
-    fn say(out: &Out, line: String) {
+    pub(crate) fn say(out: &Out, line: String) {
         let mut out = out.lock().unwrap();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
@@ -380,9 +394,200 @@ pub mod sharded {
     }
 }
 
+/// `kube-shard` mode: the same scheduler over the pods of one namespace of a Kubernetes API
+/// server, shards owned through Lease objects and filtered by the server.
+pub mod kube_sharded {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use informer::kube::k8s_openapi::api::core::v1::Pod;
+    use informer::kube::kube::api::{Api, PostParams};
+    use informer::kube::kube::{Client, ResourceExt};
+    use informer::kube::{KubeSource, ShardField, key_fn};
+    use informer::shards::{Assignment, KubeLeases, ShardConfig, ShardOwner};
+    use informer::{CancellationToken, Delta, DeltaFifo, Popped, Reflector, ReflectorConfig, ShardSelector, WorkQueue};
+
+    use super::sharded::{Out, now_nanos, say};
+
+    /// Runs `member` of the group over the pods of `namespace` until `stop` fires.
+    pub async fn member(
+        client: Client,
+        namespace: String,
+        member: String,
+        shards: u32,
+        ttl: Duration,
+        stop: CancellationToken,
+        out: Out,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let leases = KubeLeases::new(client.clone(), namespace.clone(), "scheduler")?;
+        let owner =
+            ShardOwner::new(leases.clone(), ShardConfig::new("scheduler", member.clone(), shards).with_ttl(ttl))?;
+        owner
+            .run(stop, move |assignment| {
+                let (client, namespace, member, leases, out) =
+                    (client.clone(), namespace.clone(), member.clone(), leases.clone(), Arc::clone(&out));
+                async move {
+                    say(&out, format!("ACQUIRED {} {}", assignment.shard, assignment.fence));
+                    let shard = assignment.shard;
+                    if let Err(e) =
+                        schedule_shard(assignment, client, namespace, member, leases, Arc::clone(&out)).await
+                    {
+                        tracing::error!(shard, error = %e, "shard work failed");
+                    }
+                    say(&out, format!("RELEASED {shard}"));
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn schedule_shard(
+        assignment: Assignment,
+        client: Client,
+        namespace: String,
+        member: String,
+        leases: KubeLeases,
+        out: Out,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let source = KubeSource::<Pod>::namespaced(client.clone(), &namespace)
+            .with_shard_selector(ShardSelector::from(assignment.range()), ShardField::Uid);
+        let fifo = Arc::new(DeltaFifo::new(key_fn::<Pod>()));
+        let stop = assignment.cancel.child_token();
+        let reflector = Reflector::new(source, Arc::clone(&fifo), ReflectorConfig::default());
+        let reflector_task = tokio::spawn(reflector.run(stop.clone()));
+        let queue: WorkQueue<String> = WorkQueue::new();
+        let pending: Arc<Mutex<HashMap<String, Arc<Pod>>>> = Arc::default();
+
+        let pump = {
+            let (fifo, queue, pending) = (Arc::clone(&fifo), queue.clone(), Arc::clone(&pending));
+            tokio::spawn(async move {
+                while let Ok(Some(key)) = fifo
+                    .pop(|popped| {
+                        let Popped::Deltas(deltas) = popped else { return None };
+                        let key = deltas.key.to_string();
+                        let mut view = pending.lock().unwrap();
+                        let newest = deltas
+                            .newest()
+                            .and_then(|d| if matches!(d, Delta::Deleted(_)) { None } else { d.object() });
+                        match newest {
+                            Some(pod) if pod.spec.as_ref().is_some_and(|s| s.node_name.is_none()) => {
+                                view.insert(key.clone(), Arc::clone(pod));
+                            }
+                            _ => {
+                                view.remove(&key);
+                            }
+                        }
+                        Some(key)
+                    })
+                    .await
+                {
+                    queue.add(key);
+                }
+            })
+        };
+
+        let pods: Api<Pod> = Api::namespaced(client, &namespace);
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let (queue, pending, member, pods, leases, out, fence) = (
+                    queue.clone(),
+                    Arc::clone(&pending),
+                    member.clone(),
+                    pods.clone(),
+                    leases.clone(),
+                    Arc::clone(&out),
+                    assignment.fence.clone(),
+                );
+                let shard = assignment.shard;
+                tokio::spawn(async move {
+                    while let Some(key) = queue.get().await {
+                        let pod = pending.lock().unwrap().get(&key).cloned();
+                        if let Some(pod) = pod {
+                            say(&out, format!("START {key} {member} {}", now_nanos()));
+                            tokio::time::sleep(Duration::from_millis(2)).await; // "scoring"
+                            let node = format!("{member}-node-{}", (key.len() + w) % 8);
+                            let outcome = match leases.check_fence(shard, &fence).await {
+                                Ok(true) => bind(&pods, &pod.name_any(), &node).await,
+                                Ok(false) => "refused",
+                                Err(_) => "failed",
+                            };
+                            say(&out, format!("END {key} {member} {} {outcome}", now_nanos()));
+                            if outcome == "failed" {
+                                queue.add_rate_limited(key.clone());
+                            } else {
+                                pending.lock().unwrap().remove(&key);
+                                queue.forget(&key);
+                            }
+                        }
+                        queue.done(&key);
+                    }
+                })
+            })
+            .collect();
+
+        stop.cancelled().await;
+        queue.shut_down();
+        for worker in workers {
+            let _ = worker.await;
+        }
+        fifo.close();
+        let _ = pump.await;
+        reflector_task.await??;
+        Ok(())
+    }
+
+    /// `POST pods/NAME/binding`: `bound`, `refused` (409: bound already, or gone) or `failed`.
+    async fn bind(pods: &Api<Pod>, name: &str, node: &str) -> &'static str {
+        let binding = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": name},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        });
+        match pods.create_subresource::<_, serde_json::Value>("binding", name, &PostParams::default(), &binding).await {
+            Ok(_) => "bound",
+            Err(informer::kube::kube::Error::Api(status)) if status.code == 409 || status.code == 404 => "refused",
+            Err(_) => "failed",
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("kube-shard") {
+        args.next();
+        let usage =
+            "usage: scheduler_fifo kube-shard NAMESPACE MEMBER [SHARDS] [TTL_SECS] (KUBECONFIG names the cluster)";
+        let namespace = args.next().expect(usage);
+        let member = args.next().expect(usage);
+        let shards = args.next().map(|a| a.parse().expect("SHARDS: a number")).unwrap_or(8);
+        let ttl = Duration::from_secs(args.next().map(|a| a.parse().expect("TTL_SECS: a number")).unwrap_or(3));
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+        let client = match informer::kube::default_client().await {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("scheduler_fifo kube-shard: {e}");
+                std::process::exit(2);
+            }
+        };
+        let stop = CancellationToken::new();
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            on_signal.cancel();
+        });
+        let out: sharded::Out = Arc::new(Mutex::new(std::io::stdout()));
+        if let Err(e) = kube_sharded::member(client, namespace, member, shards, ttl, stop, out).await {
+            eprintln!("scheduler_fifo kube-shard: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.peek().map(String::as_str) == Some("shard") {
         args.next();
         let usage = "usage: scheduler_fifo shard ENDPOINT MEMBER [SHARDS] [TTL_SECS]";
