@@ -158,7 +158,8 @@ async fn write_changes(client: &Client, keys: usize, changes: usize, marker: &st
     client.kv_client().put(format!("/src/{MARKER}"), marker, None).await.expect("marker written");
 }
 
-/// Every key and value under `prefix`, the prefix cut off, read in pages of 5 000.
+/// Every key and value under `prefix`, the prefix cut off, read in pages of 2 000 (2 MiB: a
+/// gRPC answer may not pass 4 MiB).
 async fn dump(client: &Client, prefix: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut kv = client.kv_client();
     let mut out = BTreeMap::new();
@@ -167,7 +168,7 @@ async fn dump(client: &Client, prefix: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
     *end.last_mut().expect("prefix") += 1;
     loop {
         let page = kv
-            .get(from.clone(), Some(GetOptions::new().with_range(end.clone()).with_limit(5_000)))
+            .get(from.clone(), Some(GetOptions::new().with_range(end.clone()).with_limit(2_000)))
             .await
             .expect("range read");
         for kv in page.kvs() {
@@ -236,6 +237,16 @@ fn signal(child: &Child, signal: &str) {
     assert!(status.success(), "kill -{signal} {}", child.id());
 }
 
+/// A mirror process, killed if the bench panics before it stops it.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct Run {
     initial: Duration,
     initial_cpu: f64,
@@ -257,7 +268,8 @@ fn run(rt: &tokio::runtime::Runtime, side: &Side, binary: &Path, keys: usize, ch
             .expect("destination watch");
 
         let started = Instant::now();
-        let mut child = side.command(binary, &src.endpoint(), &dst.endpoint()).spawn().expect("mirror starts");
+        let guard = KillOnDrop(side.command(binary, &src.endpoint(), &dst.endpoint()).spawn().expect("mirror starts"));
+        let child = &guard.0;
         let mut seen = HashSet::with_capacity(keys);
         until(&mut progress, |key, _| {
             seen.insert(key.to_vec());
@@ -265,22 +277,20 @@ fn run(rt: &tokio::runtime::Runtime, side: &Side, binary: &Path, keys: usize, ch
         })
         .await;
         let initial = started.elapsed();
-        let initial_cpu = cpu_seconds(&child);
+        let initial_cpu = cpu_seconds(child);
         assert_equal(&source, &destination, "initial copy").await;
 
-        signal(&child, "STOP");
+        signal(child, "STOP");
         let marker = format!("run-{n}");
         write_changes(&source, keys, changes, &marker).await;
-        let cpu_before = cpu_seconds(&child);
+        let cpu_before = cpu_seconds(child);
         let started = Instant::now();
-        signal(&child, "CONT");
+        signal(child, "CONT");
         until(&mut progress, |key, value| key == MARKER.as_bytes() && value == marker.as_bytes()).await;
         let stream = started.elapsed();
-        let stream_cpu = cpu_seconds(&child) - cpu_before;
-        let rss_mib = peak_rss_mib(&child);
+        let stream_cpu = cpu_seconds(child) - cpu_before;
+        let rss_mib = peak_rss_mib(child);
         assert_equal(&source, &destination, "stream").await;
-        let _ = child.kill();
-        let _ = child.wait();
         Run { initial, initial_cpu, stream, stream_cpu, rss_mib }
     })
 }

@@ -196,15 +196,23 @@ impl<S> InformerSide<S>
 where
     S: informer_core::Store + 'static,
 {
-    /// Starts the reflector (pages of 500, like kube-runtime's default) and waits for the sync;
-    /// returns the side and the time to sync.
+    /// Starts the reflector (pages of 500, like kube-runtime's default; the initial list as
+    /// `INFORMER_BENCH_INITIAL_LIST` says) and waits for the sync; returns the side and the time
+    /// to sync.
     pub async fn start<L>(source: L, store: S) -> (Self, Duration)
     where
         L: ListerWatcher<Object = S::Object> + 'static,
     {
         let started = Instant::now();
         let store = Arc::new(store);
-        let config = informer_core::ReflectorConfig::default().with_page_size(Some(500));
+        let mut config = informer_core::ReflectorConfig::default().with_page_size(Some(500));
+        // INFORMER_BENCH_INITIAL_LIST=list|stream forces one way (default: auto, a streaming
+        // list where the server offers it).
+        match std::env::var("INFORMER_BENCH_INITIAL_LIST").as_deref() {
+            Ok("list") => config = config.with_initial_list(informer_core::InitialList::ListThenWatch),
+            Ok("stream") => config = config.with_initial_list(informer_core::InitialList::Streaming),
+            _ => {}
+        }
         let reflector = informer_core::Reflector::new(source, Arc::clone(&store), config);
         let handle = reflector.handle();
         let cancel = informer_core::CancellationToken::new();
