@@ -229,58 +229,65 @@ pub async fn run(workers: usize, pods: usize, nodes: usize, failure_rate: f64) -
     report
 }
 
-/// `shard` mode: one member of a group of schedulers sharing the pods under `/pods/` of the
-/// etcd at `endpoint`. Runs until `stop` fires; every line it prints goes to `out`.
-pub mod sharded {
+/// What both sharded modes share: a member's run (one line per shard acquired and released)
+/// and one shard's pipeline, sharded reflector → `DeltaFifo` → `WorkQueue` → 2 workers. A
+/// [`Binder`](shared::Binder) is what differs between etcd and Kubernetes.
+pub mod shared {
     use std::collections::HashMap;
+    use std::future::Future;
     use std::io::Write;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    use informer::etcd::etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
-    use informer::etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, TextCodec};
-    use informer::shards::{Assignment, EtcdLeases, ShardConfig, ShardOwner};
+    use informer::shards::{Assignment, LeaseService, ShardOwner};
     use informer::{
-        CancellationToken, Delta, DeltaFifo, KeyFn, Popped, Reflector, ReflectorConfig, ShardSelector, Sharded,
-        WorkQueue,
+        CancellationToken, Delta, DeltaFifo, KeyFn, ListerWatcher, Popped, Reflector, ReflectorConfig, WorkQueue,
     };
 
-    type Kv = EtcdKeyValue<String>;
     /// Where lines go: stdout, or a buffer in tests.
     pub type Out = Arc<Mutex<dyn Write + Send>>;
+    /// What a mode's setup or a shard's work can fail with.
+    pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-    pub(crate) fn now_nanos() -> u128 {
+    fn now_nanos() -> u128 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
     }
 
-    pub(crate) fn say(out: &Out, line: String) {
+    fn say(out: &Out, line: String) {
         let mut out = out.lock().unwrap();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
 
-    /// Runs `member` of the group until `stop` fires, then releases its shards and leaves.
-    pub async fn member(
-        endpoint: String,
-        member: String,
-        shards: u32,
-        ttl: Duration,
+    /// How one backend schedules a pod of one shard.
+    pub trait Binder<T>: Clone + Send + Sync + 'static {
+        /// True while the pod waits for a node.
+        fn pending(&self, pod: &T) -> bool;
+        /// Binds the pod (by worker `worker`): `bound`, `refused` (the fence or the pod
+        /// changed) or `failed` (retried later).
+        fn bind(&self, key: &str, pod: Arc<T>, worker: usize) -> impl Future<Output = &'static str> + Send;
+    }
+
+    /// Runs `owner` until `stop` fires; `work` runs each acquired shard until it is given up.
+    pub async fn run_member<S, W, F>(
+        owner: ShardOwner<S>,
         stop: CancellationToken,
         out: Out,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let client = Client::connect([endpoint.as_str()], None).await?;
-        let leases = EtcdLeases::new(client.clone(), "/informer/shards/scheduler/");
-        let owner =
-            ShardOwner::new(leases.clone(), ShardConfig::new("scheduler", member.clone(), shards).with_ttl(ttl))?;
+        work: W,
+    ) -> Result<(), BoxError>
+    where
+        S: LeaseService,
+        W: Fn(Assignment) -> F + Send + 'static,
+        F: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
         owner
             .run(stop, move |assignment| {
-                let (endpoint, member, client, leases, out) =
-                    (endpoint.clone(), member.clone(), client.clone(), leases.clone(), Arc::clone(&out));
+                let out = Arc::clone(&out);
+                let (shard, fence) = (assignment.shard, assignment.fence.clone());
+                let work = work(assignment);
                 async move {
-                    say(&out, format!("ACQUIRED {} {}", assignment.shard, assignment.fence));
-                    let shard = assignment.shard;
-                    if let Err(e) = schedule_shard(assignment, endpoint, member, client, leases, Arc::clone(&out)).await
-                    {
+                    say(&out, format!("ACQUIRED {shard} {fence}"));
+                    if let Err(e) = work.await {
                         tracing::error!(shard, error = %e, "shard work failed");
                     }
                     say(&out, format!("RELEASED {shard}"));
@@ -290,38 +297,41 @@ pub mod sharded {
         Ok(())
     }
 
-    /// One shard: sharded reflector → DeltaFifo → WorkQueue → 2 workers, until the assignment
-    /// is cancelled.
-    async fn schedule_shard(
-        assignment: Assignment,
-        endpoint: String,
+    /// One shard: `source` (already limited to the shard) → DeltaFifo → WorkQueue → 2 workers
+    /// binding with `binder`, until `cancel` fires.
+    pub async fn schedule_shard<L, B>(
+        source: L,
+        key_fn: KeyFn<L::Object>,
+        cancel: &CancellationToken,
         member: String,
-        client: Client,
-        leases: EtcdLeases,
+        binder: B,
         out: Out,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let source = EtcdSource::connect(EtcdConfig::new([endpoint], KeyRange::prefix("/pods/")), TextCodec).await?;
-        let sharded = Sharded::by_key(source, ShardSelector::new([assignment.range()])?, KeyFn::keyed());
-        let fifo = Arc::new(DeltaFifo::new(KeyFn::<Kv>::keyed()));
-        let stop = assignment.cancel.child_token();
-        let reflector = Reflector::new(sharded, Arc::clone(&fifo), ReflectorConfig::default());
+    ) -> Result<(), BoxError>
+    where
+        L: ListerWatcher,
+        B: Binder<L::Object>,
+    {
+        let fifo = Arc::new(DeltaFifo::new(key_fn));
+        let stop = cancel.child_token();
+        let reflector = Reflector::new(source, Arc::clone(&fifo), ReflectorConfig::default());
         let reflector_task = tokio::spawn(reflector.run(stop.clone()));
         let queue: WorkQueue<String> = WorkQueue::new();
-        let pending: Arc<Mutex<HashMap<String, Arc<Kv>>>> = Arc::default();
+        let pending: Arc<Mutex<HashMap<String, Arc<L::Object>>>> = Arc::default();
 
         let pump = {
-            let (fifo, queue, pending) = (Arc::clone(&fifo), queue.clone(), Arc::clone(&pending));
+            let (fifo, queue, pending, binder) =
+                (Arc::clone(&fifo), queue.clone(), Arc::clone(&pending), binder.clone());
             tokio::spawn(async move {
                 while let Ok(Some(key)) = fifo
                     .pop(|popped| {
                         let Popped::Deltas(deltas) = popped else { return None };
                         let key = deltas.key.to_string();
                         let mut view = pending.lock().unwrap();
-                        match deltas
+                        let newest = deltas
                             .newest()
-                            .and_then(|d| if matches!(d, Delta::Deleted(_)) { None } else { d.object() })
-                        {
-                            Some(pod) if pod.value == "pending" => {
+                            .and_then(|d| if matches!(d, Delta::Deleted(_)) { None } else { d.object() });
+                        match newest {
+                            Some(pod) if binder.pending(pod) => {
                                 view.insert(key.clone(), Arc::clone(pod));
                             }
                             _ => {
@@ -339,35 +349,15 @@ pub mod sharded {
 
         let workers: Vec<_> = (0..2)
             .map(|w| {
-                let (queue, pending, member, mut kv, leases, out, fence) = (
-                    queue.clone(),
-                    Arc::clone(&pending),
-                    member.clone(),
-                    client.kv_client(),
-                    leases.clone(),
-                    Arc::clone(&out),
-                    assignment.fence.clone(),
-                );
-                let shard = assignment.shard;
+                let (queue, pending, member, binder, out) =
+                    (queue.clone(), Arc::clone(&pending), member.clone(), binder.clone(), Arc::clone(&out));
                 tokio::spawn(async move {
                     while let Some(key) = queue.get().await {
                         let pod = pending.lock().unwrap().get(&key).cloned();
                         if let Some(pod) = pod {
                             say(&out, format!("START {key} {member} {}", now_nanos()));
                             tokio::time::sleep(Duration::from_millis(2)).await; // "scoring"
-                            let node = format!("node-{:02}", (pod.mod_revision as usize + w) % 8);
-                            let guard = leases.fence_compare(shard, &fence).expect("an etcd fence");
-                            let txn = Txn::new()
-                                .when([
-                                    guard,
-                                    Compare::mod_revision(pod.raw_key.clone(), CompareOp::Equal, pod.mod_revision),
-                                ])
-                                .and_then([TxnOp::put(pod.raw_key.clone(), format!("bound {node} {member}"), None)]);
-                            let outcome = match kv.txn(txn).await {
-                                Ok(answer) if answer.succeeded() => "bound",
-                                Ok(_) => "refused",
-                                Err(_) => "failed",
-                            };
+                            let outcome = binder.bind(&key, pod, w).await;
                             say(&out, format!("END {key} {member} {} {outcome}", now_nanos()));
                             if outcome == "failed" {
                                 queue.add_rate_limited(key.clone());
@@ -394,21 +384,125 @@ pub mod sharded {
     }
 }
 
+/// `shard` mode: one member of a group of schedulers sharing the pods under `/pods/` of the
+/// etcd at `endpoint`. Runs until `stop` fires; every line it prints goes to `out`.
+pub mod sharded {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use informer::etcd::etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
+    use informer::etcd::{EtcdConfig, EtcdKeyValue, EtcdSource, KeyRange, TextCodec};
+    use informer::shards::{EtcdLeases, Fence, ShardConfig, ShardOwner};
+    use informer::{CancellationToken, KeyFn, ShardSelector, Sharded};
+
+    pub use super::shared::Out;
+    use super::shared::{Binder, BoxError, run_member, schedule_shard};
+
+    type Kv = EtcdKeyValue<String>;
+
+    /// Binds with one etcd transaction, fenced by the shard's owner key and the pod's revision.
+    #[derive(Clone)]
+    struct EtcdBinder {
+        client: Client,
+        leases: EtcdLeases,
+        shard: u32,
+        fence: Fence,
+        member: String,
+    }
+
+    impl Binder<Kv> for EtcdBinder {
+        fn pending(&self, pod: &Kv) -> bool {
+            pod.value == "pending"
+        }
+
+        async fn bind(&self, _key: &str, pod: Arc<Kv>, worker: usize) -> &'static str {
+            let node = format!("node-{:02}", (pod.mod_revision as usize + worker) % 8);
+            let guard = self.leases.fence_compare(self.shard, &self.fence).expect("an etcd fence");
+            let txn = Txn::new()
+                .when([guard, Compare::mod_revision(pod.raw_key.clone(), CompareOp::Equal, pod.mod_revision)])
+                .and_then([TxnOp::put(pod.raw_key.clone(), format!("bound {node} {}", self.member), None)]);
+            match self.client.kv_client().txn(txn).await {
+                Ok(answer) if answer.succeeded() => "bound",
+                Ok(_) => "refused",
+                Err(_) => "failed",
+            }
+        }
+    }
+
+    /// Runs `member` of the group until `stop` fires, then releases its shards and leaves.
+    pub async fn member(
+        endpoint: String,
+        member: String,
+        shards: u32,
+        ttl: Duration,
+        stop: CancellationToken,
+        out: Out,
+    ) -> Result<(), BoxError> {
+        let client = Client::connect([endpoint.as_str()], None).await?;
+        let leases = EtcdLeases::new(client.clone(), "/informer/shards/scheduler/");
+        let owner =
+            ShardOwner::new(leases.clone(), ShardConfig::new("scheduler", member.clone(), shards).with_ttl(ttl))?;
+        let lines = Arc::clone(&out);
+        run_member(owner, stop, out, move |assignment| {
+            let binder = EtcdBinder {
+                client: client.clone(),
+                leases: leases.clone(),
+                shard: assignment.shard,
+                fence: assignment.fence.clone(),
+                member: member.clone(),
+            };
+            let (endpoint, member, out) = (endpoint.clone(), member.clone(), Arc::clone(&lines));
+            async move {
+                let config = EtcdConfig::new([endpoint], KeyRange::prefix("/pods/"));
+                let source = EtcdSource::connect(config, TextCodec).await?;
+                let sharded = Sharded::by_key(source, ShardSelector::new([assignment.range()])?, KeyFn::keyed());
+                schedule_shard(sharded, KeyFn::<Kv>::keyed(), &assignment.cancel, member, binder, out).await
+            }
+        })
+        .await
+    }
+}
+
 /// `kube-shard` mode: the same scheduler over the pods of one namespace of a Kubernetes API
 /// server, shards owned through Lease objects and filtered by the server.
 pub mod kube_sharded {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::Duration;
 
     use informer::kube::k8s_openapi::api::core::v1::Pod;
     use informer::kube::kube::api::{Api, PostParams};
     use informer::kube::kube::{Client, ResourceExt};
     use informer::kube::{KubeSource, ShardField, key_fn};
-    use informer::shards::{Assignment, KubeLeases, ShardConfig, ShardOwner};
-    use informer::{CancellationToken, Delta, DeltaFifo, Popped, Reflector, ReflectorConfig, ShardSelector, WorkQueue};
+    use informer::shards::{Fence, KubeLeases, ShardConfig, ShardOwner};
+    use informer::{CancellationToken, ShardSelector};
 
-    use super::sharded::{Out, now_nanos, say};
+    use super::shared::{Binder, BoxError, Out, run_member, schedule_shard};
+
+    /// Binds through `pods/binding` after checking the shard's fence (Kubernetes has no
+    /// transaction across objects).
+    #[derive(Clone)]
+    struct KubeBinder {
+        pods: Api<Pod>,
+        leases: KubeLeases,
+        shard: u32,
+        fence: Fence,
+        member: String,
+    }
+
+    impl Binder<Pod> for KubeBinder {
+        fn pending(&self, pod: &Pod) -> bool {
+            pod.spec.as_ref().is_some_and(|s| s.node_name.is_none())
+        }
+
+        async fn bind(&self, key: &str, pod: Arc<Pod>, worker: usize) -> &'static str {
+            let node = format!("{}-node-{}", self.member, (key.len() + worker) % 8);
+            match self.leases.check_fence(self.shard, &self.fence).await {
+                Ok(true) => bind(&self.pods, &pod.name_any(), &node).await,
+                Ok(false) => "refused",
+                Err(_) => "failed",
+            }
+        }
+    }
 
     /// Runs `member` of the group over the pods of `namespace` until `stop` fires.
     pub async fn member(
@@ -419,122 +513,26 @@ pub mod kube_sharded {
         ttl: Duration,
         stop: CancellationToken,
         out: Out,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(), BoxError> {
         let leases = KubeLeases::new(client.clone(), namespace.clone(), "scheduler")?;
         let owner =
             ShardOwner::new(leases.clone(), ShardConfig::new("scheduler", member.clone(), shards).with_ttl(ttl))?;
-        owner
-            .run(stop, move |assignment| {
-                let (client, namespace, member, leases, out) =
-                    (client.clone(), namespace.clone(), member.clone(), leases.clone(), Arc::clone(&out));
-                async move {
-                    say(&out, format!("ACQUIRED {} {}", assignment.shard, assignment.fence));
-                    let shard = assignment.shard;
-                    if let Err(e) =
-                        schedule_shard(assignment, client, namespace, member, leases, Arc::clone(&out)).await
-                    {
-                        tracing::error!(shard, error = %e, "shard work failed");
-                    }
-                    say(&out, format!("RELEASED {shard}"));
-                }
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn schedule_shard(
-        assignment: Assignment,
-        client: Client,
-        namespace: String,
-        member: String,
-        leases: KubeLeases,
-        out: Out,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let source = KubeSource::<Pod>::namespaced(client.clone(), &namespace)
-            .with_shard_selector(ShardSelector::from(assignment.range()), ShardField::Uid);
-        let fifo = Arc::new(DeltaFifo::new(key_fn::<Pod>()));
-        let stop = assignment.cancel.child_token();
-        let reflector = Reflector::new(source, Arc::clone(&fifo), ReflectorConfig::default());
-        let reflector_task = tokio::spawn(reflector.run(stop.clone()));
-        let queue: WorkQueue<String> = WorkQueue::new();
-        let pending: Arc<Mutex<HashMap<String, Arc<Pod>>>> = Arc::default();
-
-        let pump = {
-            let (fifo, queue, pending) = (Arc::clone(&fifo), queue.clone(), Arc::clone(&pending));
-            tokio::spawn(async move {
-                while let Ok(Some(key)) = fifo
-                    .pop(|popped| {
-                        let Popped::Deltas(deltas) = popped else { return None };
-                        let key = deltas.key.to_string();
-                        let mut view = pending.lock().unwrap();
-                        let newest = deltas
-                            .newest()
-                            .and_then(|d| if matches!(d, Delta::Deleted(_)) { None } else { d.object() });
-                        match newest {
-                            Some(pod) if pod.spec.as_ref().is_some_and(|s| s.node_name.is_none()) => {
-                                view.insert(key.clone(), Arc::clone(pod));
-                            }
-                            _ => {
-                                view.remove(&key);
-                            }
-                        }
-                        Some(key)
-                    })
-                    .await
-                {
-                    queue.add(key);
-                }
-            })
-        };
-
-        let pods: Api<Pod> = Api::namespaced(client, &namespace);
-        let workers: Vec<_> = (0..2)
-            .map(|w| {
-                let (queue, pending, member, pods, leases, out, fence) = (
-                    queue.clone(),
-                    Arc::clone(&pending),
-                    member.clone(),
-                    pods.clone(),
-                    leases.clone(),
-                    Arc::clone(&out),
-                    assignment.fence.clone(),
-                );
-                let shard = assignment.shard;
-                tokio::spawn(async move {
-                    while let Some(key) = queue.get().await {
-                        let pod = pending.lock().unwrap().get(&key).cloned();
-                        if let Some(pod) = pod {
-                            say(&out, format!("START {key} {member} {}", now_nanos()));
-                            tokio::time::sleep(Duration::from_millis(2)).await; // "scoring"
-                            let node = format!("{member}-node-{}", (key.len() + w) % 8);
-                            let outcome = match leases.check_fence(shard, &fence).await {
-                                Ok(true) => bind(&pods, &pod.name_any(), &node).await,
-                                Ok(false) => "refused",
-                                Err(_) => "failed",
-                            };
-                            say(&out, format!("END {key} {member} {} {outcome}", now_nanos()));
-                            if outcome == "failed" {
-                                queue.add_rate_limited(key.clone());
-                            } else {
-                                pending.lock().unwrap().remove(&key);
-                                queue.forget(&key);
-                            }
-                        }
-                        queue.done(&key);
-                    }
-                })
-            })
-            .collect();
-
-        stop.cancelled().await;
-        queue.shut_down();
-        for worker in workers {
-            let _ = worker.await;
-        }
-        fifo.close();
-        let _ = pump.await;
-        reflector_task.await??;
-        Ok(())
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        let lines = Arc::clone(&out);
+        run_member(owner, stop, out, move |assignment| {
+            let binder = KubeBinder {
+                pods: pods.clone(),
+                leases: leases.clone(),
+                shard: assignment.shard,
+                fence: assignment.fence.clone(),
+                member: member.clone(),
+            };
+            let source = KubeSource::<Pod>::namespaced(client.clone(), &namespace)
+                .with_shard_selector(ShardSelector::from(assignment.range()), ShardField::Uid);
+            let (member, out) = (member.clone(), Arc::clone(&lines));
+            async move { schedule_shard(source, key_fn::<Pod>(), &assignment.cancel, member, binder, out).await }
+        })
+        .await
     }
 
     /// `POST pods/NAME/binding`: `bound`, `refused` (409: bound already, or gone) or `failed`.
