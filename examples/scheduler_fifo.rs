@@ -554,42 +554,14 @@ pub mod kube_sharded {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1).peekable();
-    if args.peek().map(String::as_str) == Some("kube-shard") {
-        args.next();
-        let usage =
-            "usage: scheduler_fifo kube-shard NAMESPACE MEMBER [SHARDS] [TTL_SECS] (KUBECONFIG names the cluster)";
-        let namespace = args.next().expect(usage);
-        let member = args.next().expect(usage);
-        let shards = args.next().map(|a| a.parse().expect("SHARDS: a number")).unwrap_or(8);
-        let ttl = Duration::from_secs(args.next().map(|a| a.parse().expect("TTL_SECS: a number")).unwrap_or(3));
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .init();
-        let client = match informer::kube::default_client().await {
-            Ok(client) => client,
-            Err(e) => {
-                eprintln!("scheduler_fifo kube-shard: {e}");
-                std::process::exit(2);
-            }
+    if let Some(mode) = args.next_if(|a| a == "shard" || a == "kube-shard") {
+        let kube = mode == "kube-shard";
+        let usage = if kube {
+            "usage: scheduler_fifo kube-shard NAMESPACE MEMBER [SHARDS] [TTL_SECS] (KUBECONFIG names the cluster)"
+        } else {
+            "usage: scheduler_fifo shard ENDPOINT MEMBER [SHARDS] [TTL_SECS]"
         };
-        let stop = CancellationToken::new();
-        let on_signal = stop.clone();
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            on_signal.cancel();
-        });
-        let out: sharded::Out = Arc::new(Mutex::new(std::io::stdout()));
-        if let Err(e) = kube_sharded::member(client, namespace, member, shards, ttl, stop, out).await {
-            eprintln!("scheduler_fifo kube-shard: {e}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    if args.peek().map(String::as_str) == Some("shard") {
-        args.next();
-        let usage = "usage: scheduler_fifo shard ENDPOINT MEMBER [SHARDS] [TTL_SECS]";
-        let endpoint = args.next().expect(usage);
+        let target = args.next().expect(usage);
         let member = args.next().expect(usage);
         let shards = args.next().map(|a| a.parse().expect("SHARDS: a number")).unwrap_or(8);
         let ttl = Duration::from_secs(args.next().map(|a| a.parse().expect("TTL_SECS: a number")).unwrap_or(3));
@@ -603,9 +575,21 @@ async fn main() {
             let _ = tokio::signal::ctrl_c().await;
             on_signal.cancel();
         });
-        let out: sharded::Out = Arc::new(Mutex::new(std::io::stdout()));
-        if let Err(e) = sharded::member(endpoint, member, shards, ttl, stop, out).await {
-            eprintln!("scheduler_fifo shard: {e}");
+        let out: shared::Out = Arc::new(Mutex::new(std::io::stdout()));
+        let ran = if kube {
+            let client = match informer::kube::default_client().await {
+                Ok(client) => client,
+                Err(e) => {
+                    eprintln!("scheduler_fifo {mode}: {e}");
+                    std::process::exit(2);
+                }
+            };
+            kube_sharded::member(client, target, member, shards, ttl, stop, out).await
+        } else {
+            sharded::member(target, member, shards, ttl, stop, out).await
+        };
+        if let Err(e) = ran {
+            eprintln!("scheduler_fifo {mode}: {e}");
             std::process::exit(1);
         }
         return;

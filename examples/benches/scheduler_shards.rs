@@ -59,7 +59,7 @@ fn member(endpoint: String, name: String, shards: u32) {
             let _ = tokio::signal::ctrl_c().await;
             on_signal.cancel();
         });
-        let out: scheduler::sharded::Out = Arc::new(Mutex::new(std::io::sink()));
+        let out: scheduler::shared::Out = Arc::new(Mutex::new(std::io::sink()));
         scheduler::sharded::member(endpoint, name, shards, Duration::from_secs(TTL_SECS), stop, out)
             .await
             .expect("member runs");
