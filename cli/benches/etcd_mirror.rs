@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use informer_etcd::etcd_client::{Client, EventType, GetOptions, Txn, TxnOp, WatchOptions};
 use informer_tests::etcd::{EtcdOptions, EtcdServer};
+use informer_tests::process::{cpu_seconds, peak_rss_kib};
 use informer_tests::stats::median_min_max;
 
 const VALUE_SIZE: usize = 1024;
@@ -103,13 +104,7 @@ fn etcdctl_debian() -> Option<PathBuf> {
 
 /// An etcd for one run: 3.7 from the control plane's build when it is there.
 fn start_etcd() -> EtcdServer {
-    let built = informer_tests::control_plane::binary_dir().join("etcd");
-    EtcdServer::start_with(EtcdOptions {
-        binary: built.is_file().then_some(built),
-        extra_args: vec!["--unsafe-no-fsync=true".into()],
-        ..EtcdOptions::default()
-    })
-    .expect("etcd starts")
+    EtcdServer::start_with(EtcdOptions::for_benchmarks()).expect("etcd starts")
 }
 
 fn value(key: usize, round: u32) -> Vec<u8> {
@@ -210,27 +205,6 @@ async fn until(stream: &mut informer_etcd::etcd_client::WatchStream, mut done: i
     panic!("the destination's watch ended");
 }
 
-/// User + system CPU seconds of a running process.
-fn cpu_seconds(child: &Child) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name; 100 ticks a second.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn peak_rss_mib(child: &Child) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
 fn signal(child: &Child, signal: &str) {
     let status =
         Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().expect("kill runs");
@@ -277,19 +251,19 @@ fn run(rt: &tokio::runtime::Runtime, side: &Side, binary: &Path, keys: usize, ch
         })
         .await;
         let initial = started.elapsed();
-        let initial_cpu = cpu_seconds(child);
+        let initial_cpu = cpu_seconds(child.id());
         assert_equal(&source, &destination, "initial copy").await;
 
         signal(child, "STOP");
         let marker = format!("run-{n}");
         write_changes(&source, keys, changes, &marker).await;
-        let cpu_before = cpu_seconds(child);
+        let cpu_before = cpu_seconds(child.id());
         let started = Instant::now();
         signal(child, "CONT");
         until(&mut progress, |key, value| key == MARKER.as_bytes() && value == marker.as_bytes()).await;
         let stream = started.elapsed();
-        let stream_cpu = cpu_seconds(child) - cpu_before;
-        let rss_mib = peak_rss_mib(child);
+        let stream_cpu = cpu_seconds(child.id()) - cpu_before;
+        let rss_mib = peak_rss_kib(child.id()) as f64 / 1024.0;
         assert_equal(&source, &destination, "stream").await;
         Run { initial, initial_cpu, stream, stream_cpu, rss_mib }
     })

@@ -24,10 +24,11 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use informer_tests::kube_api::{KubeApiServer, PodGenerator, ServerOptions};
+use informer_tests::process::peak_rss_kib;
 use informer_tests::proxy::{FaultProxy, Faults};
 use informer_tests::stats::median_min_max;
 
@@ -47,16 +48,6 @@ fn snapshot_version(path: &Path) -> Option<u64> {
     let head = std::str::from_utf8(&head[..n]).ok()?;
     let rest = &head[head.find("\"version\":\"")? + "\"version\":\"".len()..];
     rest[..rest.find('"')?].parse().ok()
-}
-
-/// Peak RSS (VmHWM) of a running process, in KiB.
-fn peak_rss_kib(child: &Child) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 struct Restart {
@@ -89,7 +80,7 @@ fn restart(kubeconfig: &Path, snapshot: &Path, warm: bool, target: u64, proxy: &
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = started.elapsed();
-    let peak_rss_kib = peak_rss_kib(&child);
+    let peak_rss_kib = peak_rss_kib(child.id());
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     let status = child.wait().expect("informer stops");
     assert!(status.success(), "informer stopped with {status}");

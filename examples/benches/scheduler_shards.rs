@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use informer::etcd::etcd_client::{Client, EventType, Txn, TxnOp, WatchOptions, WatchStream};
 use informer_tests::etcd::{EtcdOptions, EtcdServer};
+use informer_tests::process::{cpu_seconds, peak_rss_kib};
 use informer_tests::stats::median_min_max;
 
 const TTL_SECS: u64 = 3;
@@ -67,13 +68,7 @@ fn member(endpoint: String, name: String, shards: u32) {
 }
 
 fn start_etcd() -> EtcdServer {
-    let built = informer_tests::control_plane::binary_dir().join("etcd");
-    EtcdServer::start_with(EtcdOptions {
-        binary: built.is_file().then_some(built),
-        extra_args: vec!["--unsafe-no-fsync=true".into()],
-        ..EtcdOptions::default()
-    })
-    .expect("etcd starts")
+    EtcdServer::start_with(EtcdOptions::for_benchmarks()).expect("etcd starts")
 }
 
 async fn create_pods(client: &Client, range: std::ops::Range<usize>) {
@@ -101,19 +96,9 @@ async fn until_bound(watch: &mut WatchStream, range: std::ops::Range<usize>) {
     }
 }
 
+/// CPU seconds and peak RSS in MiB of a running member.
 fn proc_figures(child: &Child) -> (f64, f64) {
-    let pid = child.id();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm_kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    (cpu, hwm_kib / 1024.0)
+    (cpu_seconds(child.id()), peak_rss_kib(child.id()) as f64 / 1024.0)
 }
 
 fn signal(child: &mut Child, signal: &str) {

@@ -32,6 +32,17 @@ pub struct EtcdOptions {
 }
 
 impl EtcdOptions {
+    /// Options for benchmarks: the etcd 3.7 that `.ci/setup` builds for the control plane when
+    /// it is there (else `ETCD_BIN` or `etcd` on `PATH`), without fsync.
+    pub fn for_benchmarks() -> Self {
+        let built = crate::control_plane::binary_dir().join("etcd");
+        Self {
+            binary: built.is_file().then_some(built),
+            extra_args: vec!["--unsafe-no-fsync=true".into()],
+            ..Self::default()
+        }
+    }
+
     /// Options for an etcd that also serves HTTPS on 127.0.0.1:`tls_port`, with the
     /// `server.crt` / `server.key` that [`crate::tls::make_certificates`] wrote into
     /// `cert_dir`. The plain listener stays: the harness checks health over it.

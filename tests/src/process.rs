@@ -91,6 +91,38 @@ impl Drop for Guarded {
     }
 }
 
+/// User + system CPU seconds a running process has used (`/proc/PID/stat`), for benchmarks;
+/// 0 if it cannot be read.
+///
+/// ```
+/// let cpu = informer_tests::process::cpu_seconds(std::process::id());
+/// assert!(cpu >= 0.0);
+/// ```
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name; 100 ticks a second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory (`VmHWM` of `/proc/PID/status`) of a running process in KiB, for
+/// benchmarks; 0 if it cannot be read.
+///
+/// ```
+/// assert!(informer_tests::process::peak_rss_kib(std::process::id()) > 0);
+/// ```
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
