@@ -99,8 +99,9 @@ struct Figures {
 
 /// The server the sides sync from, held by the parent.
 enum Target {
-    /// The local API server (real HTTP, JSON) with the pods loaded straight into its store.
-    Local(informer_tests::kube_api::KubeApiServer),
+    /// The local API server (real HTTP, JSON) with the pods loaded straight into its store,
+    /// and a kubeconfig for it (for client-go) in a temporary directory.
+    Local { server: informer_tests::kube_api::KubeApiServer, dir: tempfile::TempDir },
     /// The real kube-apiserver 1.37 and etcd 3.7 (`INFORMER_BENCH_SERVER=real`), the pods
     /// created through the API in one namespace; the children read a kubeconfig.
     Real { control_plane: Box<ControlPlane>, kubeconfig: PathBuf, namespace: String },
@@ -109,7 +110,10 @@ enum Target {
 impl Target {
     fn start(runtime: &tokio::runtime::Runtime, pods: usize) -> Self {
         if std::env::var("INFORMER_BENCH_SERVER").as_deref() != Ok("real") {
-            return Target::Local(runtime.block_on(loaded_server(pods, 10)));
+            let server = runtime.block_on(loaded_server(pods, 10));
+            let dir = tempfile::tempdir().expect("temp dir");
+            server.write_kubeconfig(&dir.path().join("kubeconfig")).expect("kubeconfig written");
+            return Target::Local { server, dir };
         }
         let control_plane = ControlPlane::start_with(ControlPlaneOptions::default()).expect("control plane starts");
         let kubeconfig = control_plane.kubeconfig(User::Admin).expect("kubeconfig written");
@@ -124,14 +128,14 @@ impl Target {
     /// What a child is given: the local server's URL or the real server's kubeconfig path.
     fn address(&self) -> String {
         match self {
-            Target::Local(server) => server.url(),
+            Target::Local { server, .. } => server.url(),
             Target::Real { kubeconfig, .. } => kubeconfig.display().to_string(),
         }
     }
 
     fn describe(&self) -> String {
         match self {
-            Target::Local(_) => "the local API server (JSON)".into(),
+            Target::Local { .. } => "the local API server (JSON)".into(),
             Target::Real { namespace, control_plane, .. } => format!(
                 "the real kube-apiserver 1.37 with etcd 3.7 (namespace {namespace}, apiserver RSS {} MiB after the load)",
                 control_plane.apiserver_rss_kib().unwrap_or(0) / 1024
@@ -275,11 +279,7 @@ fn rust_child(exe: &Path, name: &str, address: &str, pods: usize) -> Figures {
 fn client_go_child(peer: &Path, name: &str, target: &Target, pods: usize) -> Figures {
     let (_, watch_list, strip, protobuf) = *CLIENT_GO.iter().find(|(n, _, _, _)| *n == name).expect("known side");
     let kubeconfig = match target {
-        Target::Local(server) => {
-            let path = std::env::temp_dir().join(format!("informer-bench-kubeconfig-{}", std::process::id()));
-            server.write_kubeconfig(&path).expect("kubeconfig written");
-            path
-        }
+        Target::Local { dir, .. } => dir.path().join("kubeconfig"),
         Target::Real { kubeconfig, .. } => kubeconfig.clone(),
     };
     let mut command = Command::new(peer);
@@ -305,7 +305,7 @@ fn client_go_child(peer: &Path, name: &str, target: &Target, pods: usize) -> Fig
 /// managedFields.
 async fn json_sizes(target: &Target) -> (f64, f64) {
     let client = match target {
-        Target::Local(server) => client(&server.url()),
+        Target::Local { server, .. } => client(&server.url()),
         Target::Real { control_plane, .. } => control_plane.client(User::Admin).await.expect("admin client"),
     };
     let request = http::Request::get("/api/v1/pods?limit=1000").body(Vec::new()).expect("request");
